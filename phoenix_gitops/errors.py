@@ -1,0 +1,79 @@
+"""Typed errors of phoenix_gitops; each carries the process exit code of DESIGN.md §3.
+
+Usage:
+    try:
+        envs = layout.select_envs(repo, "env=../prod")
+    except GitopsError as err:
+        sys.exit(err.exit_code)      # UsageError -> 2
+"""
+from __future__ import annotations
+
+__all__ = [
+    "GitopsError",
+    "UsageError",
+    "InputError",
+    "StaleError",
+    "ToolError",
+    "KustomizeError",
+    "LockBusyError",
+    "EXIT_OK",
+    "EXIT_FINDINGS",
+    "EXIT_USAGE",
+    "EXIT_STALE",
+    "EXIT_TOOL",
+    "EXIT_LOCKED",
+]
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_STALE = 3
+EXIT_TOOL = 4
+EXIT_LOCKED = 5
+
+
+class GitopsError(Exception):
+    """Base of every error the package raises on purpose."""
+
+    exit_code = EXIT_FINDINGS
+
+
+class UsageError(GitopsError):
+    """The caller asked for something that does not exist or is malformed (unknown env, bad argument)."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputError(GitopsError):
+    """A file in the repository is invalid; the message starts with `path:line:col:` where known."""
+
+    exit_code = EXIT_FINDINGS
+
+
+class StaleError(GitopsError):
+    """`rendered/` differs from what a fresh render would write (raised only by --check)."""
+
+    exit_code = EXIT_STALE
+
+
+class ToolError(GitopsError):
+    """An external tool is missing, too old, crashed, hung or printed garbage."""
+
+    exit_code = EXIT_TOOL
+
+
+class KustomizeError(InputError):
+    """kustomize rejected one overlay (bad patch, missing file, ...): the overlay is invalid input.
+
+    `overlay` is the overlay's repo-relative path; the message carries kustomize's trimmed stderr.
+    """
+
+    def __init__(self, message: str, overlay: str) -> None:
+        super().__init__(message)
+        self.overlay = overlay
+
+
+class LockBusyError(GitopsError):
+    """Another render holds the lock on `rendered/`."""
+
+    exit_code = EXIT_LOCKED

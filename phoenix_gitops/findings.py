@@ -1,0 +1,62 @@
+"""Findings: what a check found, where in the sources, how bad it is.
+
+Usage:
+    f = Finding("K8S-SCHEMA", "error", "$.spec.replicas: 'three' is not of type 'integer'",
+                path="overlays/prod/api/deployment-patch.yaml", line=9, col=3,
+                env="prod", app="api", resource="Deployment/api-web")
+    str(f)  # 'overlays/prod/api/deployment-patch.yaml:9:3: error K8S-SCHEMA $.spec.replicas: ... [prod/api Deployment/api-web]'
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+__all__ = ["Finding", "SEVERITIES", "sort_findings", "errors_in"]
+
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass(frozen=True, order=False)
+class Finding:
+    """One problem at one place. `line`/`col` are 1-based, None where no line can be known."""
+
+    rule: str
+    severity: str
+    message: str
+    path: str
+    line: int | None = None
+    col: int | None = None
+    env: str | None = None
+    app: str | None = None
+    resource: str | None = None
+    """`Kind/name` of the rendered resource the finding is about, if any."""
+
+    @property
+    def location(self) -> str:
+        """`path:line:col`, or just the path where no line is known."""
+        if self.line is None:
+            return self.path
+        return f"{self.path}:{self.line}:{self.col or 1}"
+
+    @property
+    def context(self) -> str:
+        """`[env/app Kind/name]`, or '' when the finding is not tied to a rendered resource."""
+        scope = "/".join(part for part in (self.env, self.app) if part)
+        inside = " ".join(part for part in (scope, self.resource) if part)
+        return f" [{inside}]" if inside else ""
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.severity} {self.rule} {self.message}{self.context}"
+
+    def sort_key(self) -> tuple[str, int, int, str, str, str]:
+        return (self.path, self.line or 0, self.col or 0, self.rule, self.message, self.context)
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings in file, line, column order, duplicates removed."""
+    return sorted(set(findings), key=Finding.sort_key)
+
+
+def errors_in(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings of severity error."""
+    return [f for f in findings if f.severity == "error"]

@@ -1,0 +1,144 @@
+"""Where things are: the repo's environments (one cluster each) and the app overlays inside them.
+
+The one module that knows the folder conventions:
+    overlays/<env>/environment.yaml          which cluster <env> is (schemas/environment.schema.json)
+    overlays/<env>/<app>/kustomization.yaml  one overlay per app
+    rendered/<env>/<app>/manifest.yaml       what `render` writes
+
+Usage:
+    repo = Repo(Path("."))
+    for env in repo.select_envs("env=prod"):          # "prod", "env=prod" and "all" are accepted
+        for overlay in env.overlays():
+            print(overlay.id, overlay.rel)             # prod/api overlays/prod/api
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError, UsageError
+from .findings import Finding, errors_in, sort_findings
+from .own_schemas import check
+from .yamlio import load_file
+
+__all__ = ["Repo", "Environment", "Overlay", "KUSTOMIZATION_FILES", "ENV_FILE", "ALL"]
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+"""File names kustomize accepts for a kustomization, in its order of preference."""
+ENV_FILE = "environment.yaml"
+ALL = "all"
+"""The environment argument that selects every environment."""
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """One app in one environment: `overlays/<env>/<app>`."""
+
+    env: str
+    app: str
+    path: Path
+    """Absolute path of the overlay folder."""
+    rel: str
+    """Repo-relative path, e.g. `overlays/prod/api`."""
+
+    @property
+    def id(self) -> str:
+        """`prod/api`: used in messages, test ids and rendered paths."""
+        return f"{self.env}/{self.app}"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment = one cluster, as its environment file declares it."""
+
+    name: str
+    cluster: str
+    server: str
+    kubernetes_version: str
+    argocd_project: str
+    base_domain: str
+    path: Path
+    """Absolute path of `overlays/<env>`."""
+    repo_root: Path
+
+    def overlays(self) -> list[Overlay]:
+        """The app overlays of this environment, sorted by app name."""
+        found = []
+        for child in sorted(self.path.iterdir()):
+            if child.is_dir() and not child.is_symlink() and any((child / f).is_file() for f in KUSTOMIZATION_FILES):
+                if not _NAME.match(child.name):
+                    raise InputError(
+                        f"{child.relative_to(self.repo_root)}: error LAYOUT-NAME app folder name {child.name!r} "
+                        "must be lowercase letters, digits and dashes"
+                    )
+                rel = child.relative_to(self.repo_root).as_posix()
+                found.append(Overlay(self.name, child.name, child, rel))
+        return found
+
+
+class Repo:
+    """A config repository rooted at `root` (the folder holding `overlays/` and `base/`)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        if not (self.root / "overlays").is_dir():
+            raise UsageError(f"{self.root}: not a config repository (no overlays/ folder)")
+
+    @property
+    def rendered(self) -> Path:
+        """The folder `render` writes to."""
+        return self.root / "rendered"
+
+    def env_names(self) -> list[str]:
+        """Names of the folders under overlays/ that hold an environment file, sorted."""
+        overlays = self.root / "overlays"
+        return sorted(
+            p.name for p in overlays.iterdir() if p.is_dir() and not p.is_symlink() and (p / ENV_FILE).is_file()
+        )
+
+    def environment(self, name: str) -> Environment:
+        """Load and schema-check `overlays/<name>/environment.yaml`; raises InputError listing every problem."""
+        rel = f"overlays/{name}/{ENV_FILE}"
+        docs = load_file(self.root / rel, name=rel)
+        if len(docs) != 1:
+            raise InputError(f"{rel}: error SRC-ENVIRONMENT expected exactly one YAML document, found {len(docs)}")
+        doc = docs[0]
+        findings = check(doc, "environment", rule="SRC-ENVIRONMENT", env=name)
+        if not findings and doc.data["name"] != name:
+            line, col = doc.position(("name",))
+            findings.append(
+                Finding("SRC-ENVIRONMENT", "error", f"$.name: {doc.data['name']!r} must equal the folder name {name!r}",
+                        rel, line, col, env=name)
+            )
+        if errors_in(findings):
+            raise InputError("\n".join(str(f) for f in sort_findings(findings)))
+        data = doc.data
+        return Environment(
+            name=name,
+            cluster=data["cluster"],
+            server=data["server"],
+            kubernetes_version=data["kubernetesVersion"],
+            argocd_project=data["argocdProject"],
+            base_domain=data["baseDomain"],
+            path=self.root / "overlays" / name,
+            repo_root=self.root,
+        )
+
+    def select_envs(self, selector: str) -> list[Environment]:
+        """The environments `selector` names: an env name, `env=<name>`, or `all`.
+
+        Only names of existing environment folders are accepted, so `env=../prod` can never become a path.
+        """
+        value = selector[len("env="):] if selector.startswith("env=") else selector
+        known = self.env_names()
+        if not known:
+            raise UsageError(f"{self.root / 'overlays'}: no environments (no overlays/<env>/{ENV_FILE})")
+        if value == ALL:
+            names = known
+        elif value in known:
+            names = [value]
+        else:
+            raise UsageError(f"unknown environment {value!r}; known: {', '.join(known)} (or {ALL})")
+        return [self.environment(name) for name in names]

@@ -1,0 +1,59 @@
+"""Shared test fixtures: fixture repos copied to a temp folder, the real kustomize, and the real CLI."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from phoenix_gitops import kustomize
+
+PROJECT = Path(__file__).resolve().parent.parent
+FIXTURE_REPOS = PROJECT / "tests" / "fixtures" / "repos"
+
+
+@pytest.fixture(scope="session")
+def kz() -> kustomize.Kustomize:
+    """The kustomize the project finds (the pinned kubectl after `pip install -e .`)."""
+    return kustomize.find_kustomize()
+
+
+@pytest.fixture
+def fixture_repo(tmp_path: Path):
+    """Copy tests/fixtures/repos/<name> into a temp folder and return its path."""
+
+    def copy(name: str) -> Path:
+        target = tmp_path / name
+        shutil.copytree(FIXTURE_REPOS / name, target, symlinks=True)
+        return target
+
+    return copy
+
+
+def run_cli(args: list[str], repo: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `invoke <args>` from the project in a subprocess against `repo`; returns the finished process."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
+    environ.update({"INVOKE_GITOPS_REPO": str(repo), "PYTHONDONTWRITEBYTECODE": "1"}, **env)
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(PROJECT), *args],
+        capture_output=True, text=True, timeout=timeout, env=environ, cwd=repo,
+    )
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under `root` (lock file excluded) with its bytes: for 'nothing changed' assertions."""
+    if not root.exists():
+        return {}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
+
+
+def leftovers(root: Path) -> list[str]:
+    """Temp or swapped-out folders a render left in `root` (should always be empty)."""
+    return sorted(p.name for p in root.iterdir() if p.name.startswith((".tmp.", ".old."))) if root.exists() else []

@@ -1,0 +1,111 @@
+"""yamlio: the safe loader refuses every hazard with file:line:col and a rule ID, and keeps positions."""
+from __future__ import annotations
+
+import pytest
+
+from phoenix_gitops.errors import InputError
+from phoenix_gitops.yamlio import MAX_BYTES, YamlError, load_file, load_text, yaml11_meaning
+
+
+def test_loads_plain_json_types_and_skips_empty_documents():
+    docs = load_text("a: 1\nb: [x, 'on']\nc: {d: 1.5, e: ~, f: true}\n---\n---\n# only a comment\n---\nz: '2'\n", "f.yaml")
+    assert [d.data for d in docs] == [{"a": 1, "b": ["x", "on"], "c": {"d": 1.5, "e": None, "f": True}}, {"z": "2"}]
+    assert [d.index for d in docs] == [0, 1]
+    assert all(type(k) is str for k in docs[0].data)
+
+
+def test_positions_are_one_based_and_point_at_keys_and_items():
+    doc = load_text("kind: Deployment\nspec:\n  replicas: 3\n  items:\n    - a\n    - b\n", "f.yaml")[0]
+    assert doc.position(("spec", "replicas")) == (3, 3)
+    assert doc.position(("spec", "items", 1)) == (6, 7)
+    assert doc.position(("spec", "missing", "deeper")) == (2, 1)  # nearest known ancestor
+
+
+def test_timestamps_stay_strings():
+    assert load_text("when: 2024-01-01\n", "f.yaml")[0].data == {"when": "2024-01-01"}
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "line", "col"),
+    [
+        ("a: 1\nb: 2\na: 3\n", "YAML-DUPLICATE-KEY", 3, 1),
+        ("a: &x [1]\nb: *x\n", "YAML-ALIAS", 1, 4),
+        ("a: 1\nb: *nope\n", "YAML-ALIAS", 2, 4),
+        ("a: !!python/object/apply:os.system ['id']\n", "YAML-TAG", 1, 4),
+        ("a: !Ref foo\n", "YAML-TAG", 1, 4),
+        ("a: !!binary aGVsbG8=\n", "YAML-TAG", 1, 4),
+        ("[" * 5000, "YAML-DEPTH", 1, 101),
+        ("".join("  " * i + "a:\n" for i in range(300)), "YAML-DEPTH", 100, 199),
+        ("a: .nan\n", "YAML-NUMBER", 1, 4),
+        ("a: 123456789012345678901\n", "YAML-NUMBER", 1, 4),
+        ("80: http\n", "YAML-KEY", 1, 1),
+        ("? [a, b]\n: c\n", "YAML-KEY", 1, 3),
+        ("a: {x: 1}\nb:\n  <<: {x: 2}\n", "YAML-MERGE-KEY", 3, 3),
+        ("a: 'unclosed\n", "YAML-SYNTAX", 2, 1),
+        ("a:\n\tb: 1\n", "YAML-SYNTAX", 2, 1),
+        ("a: b\nc: x\x07y\n", "YAML-CONTROL-CHAR", 2, 5),
+        ("a: x\u202ey\n", "YAML-CONTROL-CHAR", 1, 5),
+        ("a: x\u2028y\n", "YAML-CONTROL-CHAR", 1, 5),
+    ],
+)
+def test_hazards_are_refused_at_their_line(text, rule, line, col):
+    with pytest.raises(YamlError) as caught:
+        load_text(text, "src/bad.yaml")
+    err = caught.value
+    assert (err.rule, err.line, err.col) == (rule, line, col)
+    assert str(err).startswith(f"src/bad.yaml:{line}:{col}: error {rule} ")
+    assert isinstance(err, InputError) and err.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "rule", "line"),
+    [
+        (b"\xef\xbb\xbfa: 1\n", "YAML-ENCODING", 1),
+        ("a: 1\n".encode("utf-16"), "YAML-ENCODING", 1),
+        (b"a: 1\nb: caf\xe9\n", "YAML-ENCODING", 2),
+        (b"a: " + b"x" * (MAX_BYTES + 1), "YAML-SIZE", None),
+    ],
+)
+def test_bytes_that_are_not_plain_utf8_are_refused(raw, rule, line):
+    with pytest.raises(YamlError) as caught:
+        load_text(raw, "bad.yaml")
+    assert (caught.value.rule, caught.value.line) == (rule, line)
+
+
+def test_billion_laughs_is_refused_before_anything_expands():
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")
+    )
+    with pytest.raises(YamlError) as caught:
+        load_text(bomb, "bomb.yaml")
+    assert caught.value.rule == "YAML-ALIAS"
+
+
+def test_load_file_names_the_file_and_refuses_oversized_files(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"a: 1\n" * (MAX_BYTES // 5 + 1))
+    with pytest.raises(YamlError) as caught:
+        load_file(big, name="overlays/prod/big.yaml")
+    assert str(caught.value).startswith("overlays/prod/big.yaml: error YAML-SIZE ")
+    with pytest.raises(YamlError) as missing:
+        load_file(tmp_path / "nope.yaml", name="nope.yaml")
+    assert missing.value.rule == "YAML-READ"
+
+
+def test_yaml11_ambiguities_are_recorded_only_for_plain_scalars():
+    doc = load_text("a: on\nb: 'on'\nc: 0755\nd: 1.10\ne: 2024-01-01\nf: 190:20:30\ng: y\nh: hello\n", "f.yaml")[0]
+    found = {a.path: (a.line, a.yaml11) for a in doc.ambiguities}
+    assert found == {
+        ("a",): (1, "boolean true"),
+        ("c",): (3, "octal integer 493"),
+        ("d",): (4, "the number 1.1 (a string field gets 1.1, not '1.10')"),
+        ("e",): (5, "a timestamp"),
+        ("f",): (6, "a base-60 number"),
+        ("g",): (7, "boolean true"),
+    }
+
+
+def test_yaml11_meaning_of_unambiguous_text_is_none():
+    assert yaml11_meaning("hello", "str") is None
+    assert yaml11_meaning("10", "int") is None
+    assert yaml11_meaning("no", "str") == "boolean false"
