@@ -91,20 +91,25 @@ def render(
         if not check:
             _recover(repo.rendered)
         outputs = build_outputs(envs, kustomize, jobs, on_done)
-        changed: list[str] = []
-        for env_name, files in outputs.items():
-            target = repo.rendered / env_name
-            diff = _changed(target, files)
-            changed += [f"{target.relative_to(repo.root).as_posix()}/{rel}" for rel in diff]
-            if diff and not check:
-                _swap_in(target, files)
+        trees = {folder: files for env in envs for folder, files in _env_trees(repo, env, outputs[env.name]).items()}
+        changes = {folder: _changed(folder, files) for folder, files in trees.items()}
+        if not check:
+            for folder, diff in changes.items():
+                if diff:
+                    _swap_in(folder, trees[folder])
+    changed = [f"{folder.relative_to(repo.root).as_posix()}/{rel}" for folder, diff in changes.items() for rel in diff]
     return RenderResult(
         envs=tuple(outputs),
-        files=sum(len(files) for files in outputs.values()),
+        files=sum(len(files) for files in trees.values()),
         changed=tuple(sorted(changed)),
         kustomize_version=kustomize.version,
         check=check,
     )
+
+
+def _env_trees(repo: Repo, env: Environment, app_files: Files) -> dict[Path, Files]:
+    """Every output folder one environment owns, each replaced as a whole: {absolute folder: files}."""
+    return {repo.rendered / env.name: app_files}
 
 
 def _changed(target: Path, files: Files) -> list[str]:
