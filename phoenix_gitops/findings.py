@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-__all__ = ["Finding", "SEVERITIES", "sort_findings", "errors_in"]
+__all__ = ["Finding", "SEVERITIES", "sort_findings", "errors_in", "json_path"]
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -60,3 +60,11 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
 def errors_in(findings: Iterable[Finding]) -> list[Finding]:
     """The findings of severity error."""
     return [f for f in findings if f.severity == "error"]
+
+
+def json_path(path: Iterable[str | int]) -> str:
+    """`$.spec.containers[0].image` for ('spec', 'containers', 0, 'image')."""
+    text = "$"
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text

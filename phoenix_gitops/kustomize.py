@@ -16,11 +16,13 @@ Usage:
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ from typing import Callable, Iterable, Mapping
 from .errors import GitopsError, KustomizeError, ToolError
 from .layout import Overlay
 
-__all__ = ["Kustomize", "find_kustomize", "MIN_MAJOR", "DEFAULT_TIMEOUT", "BUILD_FLAGS"]
+__all__ = ["Kustomize", "find_kustomize", "strip_origins", "MIN_MAJOR", "DEFAULT_TIMEOUT", "BUILD_FLAGS", "ORIGIN"]
 
 MIN_MAJOR = 5
 DEFAULT_TIMEOUT = 120.0
@@ -41,6 +43,9 @@ _STDERR_LINES = 15
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 _KUBECTL_KUSTOMIZE = re.compile(r"Kustomize Version:\s*(\S+)")
 _CRASH = re.compile(r"^(panic:|fatal error:|goroutine \d+ \[)", re.MULTILINE)
+ORIGIN = "config.kubernetes.io/origin"
+"""The annotation kustomize adds with `buildMetadata: [originAnnotations]`: which file a resource came from."""
+_ORIGIN_LINE = re.compile(rf"^( *){re.escape(ORIGIN)}: [|>][-+]?$")
 
 
 @dataclass(frozen=True)
@@ -56,19 +61,38 @@ class Kustomize:
         """The exact command line that builds `path`."""
         return [*self.command, *BUILD_FLAGS, str(path)]
 
-    def build(self, overlay: Overlay) -> str:
+    def build(self, overlay: Overlay, origins: bool = False, sort_options: Mapping[str, object] | None = None) -> str:
         """Build one overlay; returns kustomize's YAML output.
+
+        With `origins`, every resource carries the ORIGIN annotation (paths relative to the repo root): the
+        overlay is built through a throw-away kustomization that references it, carrying the overlay's own
+        `sort_options` (kustomize honours those only at the top). `strip_origins` turns that output into the
+        exact bytes of a plain build.
 
         Raises KustomizeError (exit 1) when kustomize rejects the overlay, ToolError (exit 4) when the tool
         crashed, hung, was killed or printed something that is not text.
         """
+        if not origins:
+            return self._run(overlay, overlay.path)
+        with tempfile.TemporaryDirectory(prefix="phoenix-gitops-") as wrapper:
+            target = os.path.relpath(overlay.path, wrapper)
+            lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization", "resources:",
+                     f"  - {json.dumps(target)}", "buildMetadata:", "  - originAnnotations"]
+            if sort_options:
+                lines.append(f"sortOptions: {json.dumps(sort_options, sort_keys=True)}")
+            Path(wrapper, "kustomization.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            text = self._run(overlay, Path(wrapper))
+            root = os.path.relpath(str(overlay.path)[: -len(overlay.rel)] or os.sep, wrapper)
+            return re.sub(rf"^( +(?:path|configuredIn): ){re.escape(root)}/", r"\1", text, flags=re.MULTILINE)
+
+    def _run(self, overlay: Overlay, target: Path) -> str:
         try:
             proc = subprocess.run(
-                self.argv(overlay.path),
+                self.argv(target),
                 capture_output=True,
                 timeout=self.timeout,
                 env=_build_env(),
-                cwd=overlay.path,
+                cwd=target,
                 stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
@@ -94,6 +118,8 @@ class Kustomize:
         overlays: Iterable[Overlay],
         jobs: int | None = None,
         on_done: Callable[[Overlay, GitopsError | None], None] | None = None,
+        origins: bool = False,
+        sort_options: Mapping[Overlay, Mapping[str, object] | None] | None = None,
     ) -> dict[Overlay, str | GitopsError]:
         """Build every overlay, `jobs` at a time (default: one per CPU); failures are returned, not raised."""
         todo = list(overlays)
@@ -101,7 +127,7 @@ class Kustomize:
 
         def one(overlay: Overlay) -> None:
             try:
-                results[overlay] = self.build(overlay)
+                results[overlay] = self.build(overlay, origins, (sort_options or {}).get(overlay))
             except GitopsError as err:
                 results[overlay] = err
             if on_done:
@@ -193,3 +219,29 @@ def _trim(stderr: str, overlay: Overlay) -> str:
     if len(lines) > _STDERR_LINES:
         lines = [f"... ({len(lines) - _STDERR_LINES} more lines)"] + lines[-_STDERR_LINES:]
     return "\n".join(f"  {line}" for line in lines) or "  (no message)"
+
+
+def strip_origins(text: str) -> str:
+    """Remove the ORIGIN annotation blocks from kustomize output (and `annotations:` left empty by that).
+
+    >>> strip_origins("metadata:\\n  annotations:\\n    config.kubernetes.io/origin: |\\n      path: a.yaml\\n  name: x\\n")
+    'metadata:\\n  name: x\\n'
+    """
+    lines = text.split("\n")
+    kept: list[str] = []
+    i = 0
+    while i < len(lines):
+        match = _ORIGIN_LINE.match(lines[i])
+        if not match:
+            kept.append(lines[i])
+            i += 1
+            continue
+        indent = len(match.group(1))
+        i += 1
+        while i < len(lines) and lines[i].strip() and len(lines[i]) - len(lines[i].lstrip(" ")) > indent:
+            i += 1
+        parent = kept[-1] if kept else ""
+        next_indent = len(lines[i]) - len(lines[i].lstrip(" ")) if i < len(lines) and lines[i].strip() else -1
+        if parent.strip() == "annotations:" and len(parent) - len(parent.lstrip(" ")) == indent - 2 and next_indent < indent:
+            kept.pop()
+    return "\n".join(kept)

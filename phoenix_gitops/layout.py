@@ -4,6 +4,7 @@ The one module that knows the folder conventions:
     overlays/<env>/environment.yaml          which cluster <env> is (schemas/environment.schema.json)
     overlays/<env>/<app>/kustomization.yaml  one overlay per app
     rendered/<env>/<app>/manifest.yaml       what `render` writes
+    gitops.yaml                              where Argo CD and Flux fetch the repo (schemas/gitops.schema.json)
 
 Usage:
     repo = Repo(Path("."))
@@ -22,14 +23,27 @@ from .findings import Finding, errors_in, sort_findings
 from .own_schemas import check
 from .yamlio import load_file
 
-__all__ = ["Repo", "Environment", "Overlay", "KUSTOMIZATION_FILES", "ENV_FILE", "ALL"]
+__all__ = [
+    "Repo",
+    "Environment",
+    "SyncPolicy",
+    "RepoSettings",
+    "Overlay",
+    "KUSTOMIZATION_FILES",
+    "ENV_FILE",
+    "SETTINGS_FILE",
+    "ALL",
+]
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 """File names kustomize accepts for a kustomization, in its order of preference."""
 ENV_FILE = "environment.yaml"
+SETTINGS_FILE = "gitops.yaml"
+"""The repo-level settings file at the repository root: the Git URL and branch the sync engines follow."""
 ALL = "all"
 """The environment argument that selects every environment."""
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_URL_CREDENTIALS = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]*@|https?://[^/@]+@)")
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,44 @@ class Overlay:
 
 
 @dataclass(frozen=True)
+class SyncPolicy:
+    """How Argo CD syncs an environment's Applications (`sync:` of the environment file).
+
+    `automated` false means every sync is started by a person (no `syncPolicy.automated`); under Flux it
+    suspends the environment's Kustomizations. `prune` also sets the Flux Kustomization's `prune`.
+    """
+
+    automated: bool = True
+    """Sync every new commit without a person (Argo CD `syncPolicy.automated`)."""
+    prune: bool = True
+    """Delete cluster objects that left the rendered output."""
+    self_heal: bool = True
+    """Argo CD reverts changes made on the cluster outside Git (with automated sync only)."""
+
+
+@dataclass(frozen=True)
+class RepoSettings:
+    """The repo-level settings file (`gitops.yaml`): where the sync engines fetch this repository from."""
+
+    repo_url: str
+    """The Git URL Argo CD and Flux clone (https:// or ssh://, no credentials)."""
+    revision: str
+    """The branch both engines follow."""
+    argocd_namespace: str = "argocd"
+    """The namespace Argo CD runs in (its AppProjects and Applications live there)."""
+    flux_namespace: str = "flux-system"
+    """The namespace of the Flux GitRepository and Kustomizations."""
+    flux_interval: str = "10m"
+    """How often each Flux Kustomization re-applies (drift correction)."""
+    flux_timeout: str = "15m"
+    """How long a Flux Kustomization waits for its resources (migration Job included) to become ready."""
+    flux_secret_name: str | None = None
+    """The Secret (in the Flux namespace) holding Git credentials, for a private repository."""
+    source: str = SETTINGS_FILE
+    """Repo-relative path of the settings file."""
+
+
+@dataclass(frozen=True)
 class Environment:
     """One environment = one cluster, as its environment file declares it."""
 
@@ -62,6 +114,13 @@ class Environment:
     path: Path
     """Absolute path of `overlays/<env>`."""
     repo_root: Path
+    sync: SyncPolicy = SyncPolicy()
+    """How Argo CD (and, for `prune`, Flux) syncs this environment."""
+
+    @property
+    def file(self) -> str:
+        """Repo-relative path of the environment file, e.g. `overlays/prod/environment.yaml`."""
+        return f"overlays/{self.name}/{ENV_FILE}"
 
     def overlays(self) -> list[Overlay]:
         """The app overlays of this environment, sorted by app name."""
@@ -115,6 +174,7 @@ class Repo:
         if errors_in(findings):
             raise InputError("\n".join(str(f) for f in sort_findings(findings)))
         data = doc.data
+        sync = data.get("sync", {})
         return Environment(
             name=name,
             cluster=data["cluster"],
@@ -124,6 +184,47 @@ class Repo:
             base_domain=data["baseDomain"],
             path=self.root / "overlays" / name,
             repo_root=self.root,
+            sync=SyncPolicy(
+                automated=sync.get("automated", True),
+                prune=sync.get("prune", True),
+                self_heal=sync.get("selfHeal", True),
+            ),
+        )
+
+    def settings(self) -> RepoSettings:
+        """Load and schema-check `gitops.yaml` at the repo root; raises InputError listing every problem."""
+        rel = SETTINGS_FILE
+        if not (self.root / rel).is_file():
+            raise InputError(
+                f"{rel}: error SRC-SETTINGS file not found: the repository settings file (repoURL, revision) "
+                f"must exist at the repository root; see schemas/{Path(rel).stem}.schema.json"
+            )
+        docs = load_file(self.root / rel, name=rel)
+        if len(docs) != 1:
+            raise InputError(f"{rel}: error SRC-SETTINGS expected exactly one YAML document, found {len(docs)}")
+        doc = docs[0]
+        findings = check(doc, "gitops", rule="SRC-SETTINGS")
+        url = doc.data.get("repoURL") if isinstance(doc.data, dict) else None
+        if isinstance(url, str) and _URL_CREDENTIALS.match(url):  # never echo a token into a CI log
+            line, col = doc.position(("repoURL",))
+            findings = [f for f in findings if not f.message.startswith("$.repoURL:")] + [
+                Finding("SRC-SETTINGS", "error", "$.repoURL: contains credentials before '@' (value not shown); "
+                        "remove them and give Argo CD a repository secret and Flux flux.secretName", rel, line, col)
+            ]
+        if errors_in(findings):
+            raise InputError("\n".join(str(f) for f in sort_findings(findings)))
+        data = doc.data
+        argocd, flux = data.get("argocd", {}), data.get("flux", {})
+        defaults = RepoSettings(repo_url="", revision="")
+        return RepoSettings(
+            repo_url=data["repoURL"],
+            revision=data["revision"],
+            argocd_namespace=argocd.get("namespace", defaults.argocd_namespace),
+            flux_namespace=flux.get("namespace", defaults.flux_namespace),
+            flux_interval=flux.get("interval", defaults.flux_interval),
+            flux_timeout=flux.get("timeout", defaults.flux_timeout),
+            flux_secret_name=flux.get("secretName"),
+            source=rel,
         )
 
     def select_envs(self, selector: str) -> list[Environment]:

@@ -18,7 +18,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from .findings import Finding
+from .findings import Finding, json_path
 from .yamlio import Document
 
 __all__ = ["SCHEMA_DIR", "schema_validator", "check"]
@@ -47,7 +47,7 @@ def check(doc: Document, schema: str, rule: str, severity: str = "error", **cont
             path = path + (extra,)
         line, col = doc.position(path)
         findings.append(
-            Finding(rule, severity, f"{_json_path(path)}: {_message(error)}", doc.source, line, col, **context)
+            Finding(rule, severity, f"{json_path(path)}: {_message(error)}", doc.source, line, col, **context)
         )
     return findings
 
@@ -64,9 +64,3 @@ def _message(error: ValidationError) -> str:
         return f"{error.instance!r} does not match {error.validator_value!r}"
     return error.message
 
-
-def _json_path(path: tuple[Any, ...]) -> str:
-    text = "$"
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text

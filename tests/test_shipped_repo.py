@@ -20,7 +20,7 @@ def test_committed_rendered_output_is_current(kz):
     repo = Repo(PROJECT)
     result = rendering.render(repo, repo.select_envs("all"), kz, check=True)
     assert result.changed == (), "rendered/ is stale: run `invoke render all` and commit the result"
-    assert result.files == 6
+    assert result.files == 6 + 21  # manifests, then clusters/<env>/ bootstrap files (7 per env)
 
 
 def test_render_prod_twice_from_scratch_gives_identical_bytes(tmp_path):
@@ -29,6 +29,7 @@ def test_render_prod_twice_from_scratch_gives_identical_bytes(tmp_path):
         root = tmp_path / name
         for folder in ("base", "overlays"):
             shutil.copytree(PROJECT / folder, root / folder)
+        shutil.copy(PROJECT / "gitops.yaml", root / "gitops.yaml")
         proc = run_cli(["render", "env=prod"], root)
         assert proc.returncode == 0, proc.stderr
         copies.append(tree_bytes(root / "rendered"))

@@ -1,0 +1,171 @@
+"""The check pipeline: source checks, kustomize builds, strict schema validation, findings at source lines.
+
+For every overlay of the selected environments: read and check its sources (`sources.py`); build the ones
+that are sound, in parallel, with origin annotations; parse what kustomize printed; validate every resource
+against the strict schema of the Kubernetes version its environment's cluster runs (or its CRD schema); and
+map each problem to the file and line that set the field. Nothing is written: the rendered text (origins
+stripped, byte-identical to a plain build) is returned for `render` to write.
+
+Usage:
+    report = run_check(repo, repo.select_envs("all"), find_kustomize())
+    report.exit_code            # 0 clean, 1 error findings, 4 a tool failed
+    for finding in report.findings:
+        print(finding)          # overlays/prod/api/deployment-patch.yaml:9:5: error K8S-SCHEMA ...
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_TOOL, GitopsError, KustomizeError
+from .findings import Finding, json_path, sort_findings
+from .kube_schemas import SchemaIndex, supported_versions
+from .kustomize import ORIGIN, Kustomize, strip_origins
+from .layout import Environment, Overlay, Repo
+from .sourcemap import locate, origin_of
+from .sources import SourceGraph, read_sources
+from .yamlio import YamlError, load_text
+
+__all__ = ["Rendered", "EnvSummary", "CheckReport", "run_check", "MAX_RENDERED_BYTES"]
+
+MAX_RENDERED_BYTES = 64 * 1024 * 1024
+"""Largest kustomize output accepted for one overlay (Argo CD's own cap is 10 MB per directory app)."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One overlay's build: the exact text to write and the resources in it."""
+
+    overlay: Overlay
+    text: str
+    """Byte-for-byte what a plain `kustomize build` prints."""
+    resources: tuple[dict[str, Any], ...]
+    """The parsed resources, origin annotation removed."""
+    origins: tuple[dict[str, str], ...]
+    """Each resource's origin (`path:` of its source file, or `configuredIn:` of its generator)."""
+
+
+@dataclass(frozen=True)
+class EnvSummary:
+    """Counts for one environment, for the summary table."""
+
+    env: str
+    cluster: str
+    kubernetes_version: str
+    apps: int
+    resources: int
+    errors: int
+    warnings: int
+
+
+@dataclass
+class CheckReport:
+    """Everything a check found, per environment."""
+
+    findings: list[Finding] = field(default_factory=list)
+    summaries: list[EnvSummary] = field(default_factory=list)
+    rendered: dict[str, list[Rendered]] = field(default_factory=dict)
+    tool_errors: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """4 when a tool failed (the check is incomplete), 1 on error findings, else 0."""
+        if self.tool_errors:
+            return EXIT_TOOL
+        return EXIT_FINDINGS if any(f.severity == "error" for f in self.findings) else EXIT_OK
+
+
+def run_check(
+    repo: Repo,
+    envs: list[Environment],
+    kustomize: Kustomize,
+    schemas: SchemaIndex | None = None,
+    jobs: int | None = None,
+    on_done: Callable[[Overlay, GitopsError | None], None] | None = None,
+) -> CheckReport:
+    """Check `envs` as the module docstring says; never raises for findings, only returns them."""
+    schemas = schemas or SchemaIndex()
+    cache: dict[str, Any] = {}
+    graphs = {overlay: read_sources(repo.root, overlay, cache) for env in envs for overlay in env.overlays()}
+    sound = [overlay for overlay, graph in graphs.items() if graph.ok]
+    for overlay in graphs.keys() - set(sound):
+        if on_done:
+            on_done(overlay, None)
+    builds = kustomize.build_many(
+        sound, jobs=jobs, on_done=on_done, origins=True, sort_options={o: graphs[o].sort_options for o in sound}
+    )
+    report = CheckReport()
+    for env in envs:
+        env_findings: list[Finding] = []
+        version_ok = env.kubernetes_version in supported_versions()
+        if not version_ok:
+            env_findings.append(Finding(
+                "K8S-VERSION", "error",
+                f"no Kubernetes {env.kubernetes_version} schemas in this install (it has {', '.join(supported_versions())})",
+                f"overlays/{env.name}/environment.yaml", env=env.name,
+            ))
+        report.rendered[env.name] = []
+        for overlay in env.overlays():
+            graph = graphs[overlay]
+            env_findings += graph.findings
+            build = builds.get(overlay)
+            if build is None:
+                continue
+            if isinstance(build, KustomizeError):
+                env_findings.append(Finding("KUSTOMIZE-BUILD", "error", _first_lines(str(build)),
+                                            graph.kustomizations[0], env=env.name, app=overlay.app))
+                continue
+            if isinstance(build, GitopsError):
+                report.tool_errors.append(str(build))
+                continue
+            try:
+                rendered = _parse(overlay, build)
+            except YamlError as err:
+                report.tool_errors.append(f"{overlay.rel}: kustomize printed YAML that cannot be read: {err}")
+                continue
+            report.rendered[env.name].append(rendered)
+            if version_ok:
+                env_findings += _validate(graph, rendered, env, schemas)
+        env_findings = sort_findings(env_findings)
+        report.findings += env_findings
+        report.summaries.append(EnvSummary(
+            env.name, env.cluster, env.kubernetes_version, len(env.overlays()),
+            sum(len(r.resources) for r in report.rendered[env.name]),
+            sum(f.severity == "error" for f in env_findings), sum(f.severity == "warning" for f in env_findings),
+        ))
+    report.findings = sort_findings(report.findings)
+    return report
+
+
+def _parse(overlay: Overlay, text: str) -> Rendered:
+    docs = load_text(text, f"rendered/{overlay.id}", max_bytes=MAX_RENDERED_BYTES)
+    resources, origins = [], []
+    for doc in docs:
+        resource = doc.data
+        origins.append(origin_of(resource))
+        metadata = resource.get("metadata") or {}
+        annotations = metadata.get("annotations") or {}
+        annotations.pop(ORIGIN, None)
+        if "annotations" in metadata and not annotations:
+            del metadata["annotations"]
+        resources.append(resource)
+    return Rendered(overlay, strip_origins(text), tuple(resources), tuple(origins))
+
+
+def _validate(graph: SourceGraph, rendered: Rendered, env: Environment, schemas: SchemaIndex) -> list[Finding]:
+    findings = []
+    for resource, origin in zip(rendered.resources, rendered.origins):
+        label = f"{resource.get('kind')}/{(resource.get('metadata') or {}).get('name')}"
+        for problem in schemas.validate(resource, env.kubernetes_version):
+            where = locate(graph, resource, problem.path, origin)
+            findings.append(Finding(
+                problem.rule, "error", f"{json_path(problem.path)}: {problem.message}",
+                where.path, where.line, where.col, env=env.name, app=rendered.overlay.app, resource=label,
+            ))
+    return findings
+
+
+def _first_lines(message: str, limit: int = 6) -> str:
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return " | ".join(lines[:limit])
+

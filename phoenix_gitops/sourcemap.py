@@ -1,0 +1,115 @@
+"""Map a field of a rendered resource back to the source file and line that set it.
+
+A rendered resource carries kustomize's origin annotation (the file it came from). A field may also have been
+set by a patch of an overlay on the way. The patches are searched first, outermost overlay first; the
+first one that contains the whole field path wins. Otherwise the origin file's document of the same kind is
+searched and the deepest part of the path it contains gives the line. List items are matched by `name` (or
+`containerPort`, `mountPath`) as Kubernetes merges them, so a reordered list still finds its item. Values
+from generators (`configMapGenerator` literals) are found in the kustomization that wrote them.
+
+Usage:
+    where = locate(graph, resource, ("spec", "replicsa"), origin_of(resource))
+    where.path, where.line      # 'overlays/prod/api/deployment-patch.yaml', 12
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .kustomize import ORIGIN
+from .sources import SourceGraph
+from .yamlio import Document
+
+__all__ = ["Location", "locate", "origin_of"]
+
+_LIST_KEYS = ("name", "containerPort", "mountPath", "port")
+JsonPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding points: a repo-relative file, and the line/column when one is known."""
+
+    path: str
+    line: int | None
+    col: int | None
+
+
+def origin_of(resource: dict[str, Any]) -> dict[str, str]:
+    """The parsed origin annotation, e.g. {'path': 'base/phoenix/deployment.yaml'} (empty if absent)."""
+    text = ((resource.get("metadata") or {}).get("annotations") or {}).get(ORIGIN, "")
+    origin = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and not line.startswith(" "):
+            origin[key.strip()] = value.strip()
+    return origin
+
+
+def locate(graph: SourceGraph, resource: dict[str, Any], path: JsonPath, origin: dict[str, str]) -> Location:
+    """The best source location of `path` inside rendered `resource`, given its parsed `origin`."""
+    kind = resource.get("kind")
+    name = str((resource.get("metadata") or {}).get("name", ""))
+    for patch in graph.patches if path[:1] not in (("apiVersion",), ("kind",)) else ():
+        if patch.target_kind == kind and (not patch.target_name or patch.target_name in name):
+            found = _walk(patch.doc.data, resource, path)
+            if len(found) == len(path) and path:
+                return _at(patch.doc, found)
+    if "path" in origin:
+        docs = graph.documents.get(origin["path"], [])
+        same_kind = [d for d in docs if isinstance(d.data, dict) and d.data.get("kind") == kind]
+        for doc in sorted(same_kind, key=lambda d: not _name_matches(d, name)):
+            return _at(doc, _walk(doc.data, resource, path))
+        return Location(origin["path"], None, None)
+    if "configuredIn" in origin:
+        return _generated(graph, origin["configuredIn"], path)
+    return Location(graph.kustomizations[0] if graph.kustomizations else graph.overlay.rel, None, None)
+
+
+def _generated(graph: SourceGraph, configured_in: str, path: JsonPath) -> Location:
+    """A generated ConfigMap/Secret: the literal that set the key (outermost merge first), else the generator."""
+    if len(path) >= 2 and path[0] == "data":
+        key = f"{path[1]}="
+        for kustomization in graph.kustomizations:
+            for doc in graph.documents.get(kustomization, []):
+                for kind in ("configMapGenerator", "secretGenerator"):
+                    for g_index, generator in enumerate(doc.data.get(kind) or []):
+                        for index, literal in enumerate(generator.get("literals") or []):
+                            if isinstance(literal, str) and literal.startswith(key):
+                                return _at(doc, (kind, g_index, "literals", index))
+    return Location(configured_in, None, None)
+
+
+def _name_matches(doc: Document, rendered_name: str) -> bool:
+    name = ((doc.data.get("metadata") or {}).get("name")) if isinstance(doc.data, dict) else None
+    return bool(name) and str(name) in rendered_name
+
+
+def _walk(source: Any, rendered: Any, path: JsonPath) -> JsonPath:
+    """The longest prefix of `path` present in `source`, translated to source indexes."""
+    found: JsonPath = ()
+    for part in path:
+        if isinstance(part, int):
+            if not (isinstance(source, list) and isinstance(rendered, list) and part < len(rendered)):
+                break
+            item = rendered[part]
+            key = next((k for k in _LIST_KEYS if isinstance(item, dict) and k in item), None)
+            if key is not None:
+                index = next((i for i, s in enumerate(source) if isinstance(s, dict) and s.get(key) == item[key]), None)
+            else:
+                index = part if part < len(source) else None
+            if index is None:
+                break
+            source, rendered, found = source[index], item, found + (index,)
+        else:
+            if not (isinstance(source, dict) and part in source):
+                break
+            source = source[part]
+            rendered = rendered.get(part) if isinstance(rendered, dict) else None
+            found = found + (part,)
+    return found
+
+
+def _at(doc: Document, path: JsonPath) -> Location:
+    line, col = doc.position(path)
+    return Location(doc.source, line, col)

@@ -1,0 +1,278 @@
+"""The sources behind one overlay, read safely and checked before kustomize sees them.
+
+Starting at `overlays/<env>/<app>`, every kustomization reachable through `resources`, `bases` and
+`components` is read with the safe loader, checked against `schemas/kustomization.schema.json`, and every
+file it names (resources, patches, generator inputs, replacement files) is resolved and checked: no remote
+bases, no absolute paths, nothing outside the repo (symlinks included), no other environment's folder, no
+Helm, no plugins. YAML files are loaded too, so a YAML hazard is reported at its file:line:col. Findings are
+collected; nothing stops at the first.
+
+The result also tells what the build reads (for source-mapping findings and for knowing which overlays a
+change can affect).
+
+Usage:
+    graph = read_sources(repo_root, overlay)
+    graph.findings            # [Finding(...)]: empty when the sources are fine
+    graph.patches             # patch documents, outermost overlay first
+    graph.files               # every repo-relative file the build reads
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .findings import Finding
+from .layout import KUSTOMIZATION_FILES, Overlay
+from .own_schemas import check
+from .yamlio import Document, YamlError, load_file, load_text
+
+__all__ = ["SourceGraph", "Patch", "read_sources"]
+
+_REMOTE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@|github\.com/|gitlab\.com/|bitbucket\.org/)|\?ref=|//", re.I)
+_YAML_SUFFIXES = (".yaml", ".yml", ".json")
+_FORBIDDEN_FIELDS = {
+    "helmCharts": ("SRC-HELM", "Helm charts are not rendered by this repo; vendor the chart's rendered YAML"),
+    "helmGlobals": ("SRC-HELM", "Helm charts are not rendered by this repo"),
+    "helmChartInflationGenerator": ("SRC-HELM", "Helm charts are not rendered by this repo"),
+    "generators": ("SRC-PLUGIN", "kustomize plugins run code and are not allowed; use built-in fields"),
+    "transformers": ("SRC-PLUGIN", "kustomize plugins run code and are not allowed; use built-in fields"),
+    "validators": ("SRC-PLUGIN", "kustomize plugins run code and are not allowed; use built-in fields"),
+}
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A patch document and where it was written (a patch file, or inline in a kustomization)."""
+
+    doc: Document
+    target_kind: str | None
+    target_name: str | None
+
+
+@dataclass
+class SourceGraph:
+    """What one overlay's build reads, and what is wrong with it."""
+
+    overlay: Overlay
+    kustomizations: list[str] = field(default_factory=list)
+    """Repo-relative kustomization files, outermost (the overlay's own) first."""
+    documents: dict[str, list[Document]] = field(default_factory=dict)
+    """Repo-relative YAML file -> its documents, for every resource and patch file read."""
+    patches: list[Patch] = field(default_factory=list)
+    files: set[str] = field(default_factory=set)
+    findings: list[Finding] = field(default_factory=list)
+    sort_options: dict[str, Any] | None = None
+    """The overlay's own `sortOptions` (kustomize honours them only at the top)."""
+
+    @property
+    def ok(self) -> bool:
+        """True when no finding is an error (kustomize may run)."""
+        return not any(f.severity == "error" for f in self.findings)
+
+
+Loaded = list[Document] | YamlError
+"""A file's documents, or why it could not be read."""
+
+
+def read_sources(repo_root: Path, overlay: Overlay, cache: dict[str, Loaded] | None = None) -> SourceGraph:
+    """Read and check every source `overlay` builds from.
+
+    Pass the same `cache` ({repo-relative path: loaded}) for the overlays of one run, so a base shared by many
+    overlays is parsed once.
+    """
+    graph = SourceGraph(overlay)
+    _Reader(repo_root.resolve(), graph, {} if cache is None else cache).kustomization(overlay.path, top=True)
+    return graph
+
+
+class _Reader:
+    def __init__(self, root: Path, graph: SourceGraph, cache: dict[str, Loaded]) -> None:
+        self.root = root
+        self.graph = graph
+        self.cache = cache
+        self.seen: set[Path] = set()
+        self.context = {"env": graph.overlay.env, "app": graph.overlay.app}
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def find(self, rule: str, message: str, path: str, line: int | None = None, col: int | None = None,
+             severity: str = "error") -> None:
+        self.graph.findings.append(Finding(rule, severity, message, path, line, col, **self.context))
+
+    def kustomization(self, folder: Path, top: bool = False) -> None:
+        real = folder.resolve()
+        if real in self.seen:
+            return
+        self.seen.add(real)
+        file = next((folder / name for name in KUSTOMIZATION_FILES if (folder / name).is_file()), None)
+        if file is None:
+            self.find("SRC-MISSING", "no kustomization.yaml in this folder", self.rel(folder))
+            return
+        rel = self.rel(file)
+        self.graph.kustomizations.append(rel)
+        self.graph.files.add(rel)
+        doc = self.load(file, rel)
+        if doc is None:
+            return
+        if not isinstance(doc.data, dict):
+            self.find("SRC-KUSTOMIZATION", "a kustomization must be a mapping", rel, 1, 1)
+            return
+        schema_findings = check(doc, "kustomization", rule="SRC-KUSTOMIZATION", **self.context)
+        self.graph.findings += schema_findings
+        data = doc.data
+        if top and isinstance(data.get("sortOptions"), dict):
+            self.graph.sort_options = data["sortOptions"]
+        for key, (rule, message) in _FORBIDDEN_FIELDS.items():
+            if key in data:
+                self.find(rule, f"{key}: {message}", rel, *doc.position((key,)))
+        if schema_findings:
+            return  # the shapes below are not what the schema promises; say only what is certain
+        for key in ("resources", "bases", "components"):
+            for index, entry in enumerate(data.get(key, [])):
+                target = self.reference(doc, (key, index), entry, folder)
+                if target is None:
+                    continue
+                if target.is_dir():
+                    self.kustomization(target)
+                elif key == "components":
+                    self.find("SRC-MISSING", f"component {entry!r} is not a folder", rel, *doc.position((key, index)))
+                else:
+                    self.yaml_file(target)
+        for index, patch in enumerate(data.get("patches", [])):
+            target = patch.get("target") or {}
+            if "patch" in patch:
+                self.inline(doc, ("patches", index, "patch"), patch["patch"], target)
+            else:
+                self.patch_file(doc, ("patches", index, "path"), patch["path"], folder, target)
+        for index, entry in enumerate(data.get("patchesStrategicMerge", [])):
+            if "\n" in entry:
+                self.inline(doc, ("patchesStrategicMerge", index), entry, {})
+            else:
+                self.patch_file(doc, ("patchesStrategicMerge", index), entry, folder, {})
+        for index, patch in enumerate(data.get("patchesJson6902", [])):
+            if "path" in patch:
+                self.reference(doc, ("patchesJson6902", index, "path"), patch["path"], folder, must_be_file=True)
+        for kind in ("configMapGenerator", "secretGenerator"):
+            for g_index, generator in enumerate(data.get(kind, [])):
+                for key in ("files", "envs"):
+                    for index, entry in enumerate(generator.get(key, [])):
+                        source = entry.split("=", 1)[1] if key == "files" and "=" in entry else entry
+                        self.reference(doc, (kind, g_index, key, index), source, folder, must_be_file=True)
+                if "env" in generator:
+                    self.reference(doc, (kind, g_index, "env"), generator["env"], folder, must_be_file=True)
+        for index, replacement in enumerate(data.get("replacements", [])):
+            if "path" in replacement:
+                target = self.reference(doc, ("replacements", index, "path"), replacement["path"], folder, must_be_file=True)
+                if target is not None:
+                    self.yaml_file(target)
+        for key in ("configurations", "crds"):
+            for index, entry in enumerate(data.get(key, [])):
+                target = self.reference(doc, (key, index), entry, folder, must_be_file=True)
+                if target is not None:
+                    self.yaml_file(target)
+
+    def reference(self, doc: Document, path: tuple[Any, ...], entry: str, folder: Path,
+                  must_be_file: bool = False) -> Path | None:
+        """Resolve a path a kustomization names; report and return None when it may not be followed."""
+        line, col = doc.position(path)
+        if _REMOTE.search(entry):
+            self.find("SRC-REMOTE", f"remote reference {entry!r}: builds must not reach the network; vendor it into the repo",
+                      doc.source, line, col)
+            return None
+        if os.path.isabs(entry):
+            self.find("SRC-PATH", f"absolute path {entry!r}: use a path relative to the kustomization", doc.source, line, col)
+            return None
+        target = Path(os.path.normpath(folder / entry))
+        real = target.resolve()
+        if not real.is_relative_to(self.root) or not target.is_relative_to(self.root):
+            how = "through a symlink " if target.is_relative_to(self.root) else ""
+            self.find("SRC-PATH", f"{entry!r} leads {how}outside the repository", doc.source, line, col)
+            return None
+        relative = self.rel(real)
+        parts = relative.split("/")
+        if len(parts) > 1 and parts[0] == "overlays" and parts[1] != self.graph.overlay.env:
+            self.find("ISO-CROSS-ENV",
+                      f"{entry!r} reaches into overlays/{parts[1]}: an environment may only use its own overlays and base/",
+                      doc.source, line, col)
+            return None
+        if not real.exists():
+            self.find("SRC-MISSING", f"{entry!r} does not exist", doc.source, line, col)
+            return None
+        if must_be_file and not real.is_file():
+            self.find("SRC-MISSING", f"{entry!r} is not a file", doc.source, line, col)
+            return None
+        if real.is_file():
+            self.graph.files.add(relative)
+        return target
+
+    def patch_file(self, doc: Document, path: tuple[Any, ...], entry: str, folder: Path, target: dict[str, Any]) -> None:
+        file = self.reference(doc, path, entry, folder, must_be_file=True)
+        for patch_doc in self.yaml_file(file) if file is not None else []:
+            self.add_patch(patch_doc, target)
+
+    def inline(self, doc: Document, path: tuple[Any, ...], text: str, target: dict[str, Any]) -> None:
+        """An inline patch: parsed on its own, its lines shifted to where it stands in the kustomization."""
+        line, col = doc.position(path)
+        try:
+            parsed = load_text(text, doc.source)
+        except YamlError as err:
+            shifted = (err.line or 1) + line
+            self.find(err.rule, f"in the inline patch: {err.detail}", doc.source, shifted, col)
+            return
+        for patch_doc in parsed:
+            lines = {p: (l + line, c + col + 1) for p, (l, c) in patch_doc.lines.items()}
+            shifted_doc = Document(doc.source, patch_doc.index, patch_doc.data, lines)
+            self.add_patch(shifted_doc, target)
+
+    def add_patch(self, doc: Document, target: dict[str, Any]) -> None:
+        data = doc.data if isinstance(doc.data, dict) else {}
+        metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        self.graph.patches.append(
+            Patch(doc, target.get("kind") or data.get("kind"), target.get("name") or metadata.get("name"))
+        )
+
+    def yaml_file(self, path: Path) -> list[Document]:
+        rel = self.rel(path.resolve())
+        self.graph.files.add(rel)
+        if rel in self.graph.documents:
+            return self.graph.documents[rel]
+        if not path.name.endswith(_YAML_SUFFIXES):
+            return []
+        docs = self.parse(path, rel) or []
+        self.graph.documents[rel] = docs
+        return docs
+
+    def load(self, file: Path, rel: str) -> Document | None:
+        docs = self.parse(file, rel)
+        if docs is None:
+            return None
+        self.graph.documents[rel] = docs
+        if len(docs) != 1:
+            self.find("SRC-KUSTOMIZATION", f"expected exactly one YAML document, found {len(docs)}", rel, 1, 1)
+            return None
+        return docs[0]
+
+    def parse(self, path: Path, rel: str) -> list[Document] | None:
+        """The file's documents (from the run's cache when another overlay read it), reporting its hazards."""
+        if rel not in self.cache:
+            try:
+                self.cache[rel] = load_file(path, name=rel)
+            except YamlError as err:
+                self.cache[rel] = err
+        loaded = self.cache[rel]
+        if isinstance(loaded, YamlError):
+            self.find(loaded.rule, loaded.detail, rel, loaded.line, loaded.col)
+            return None
+        self.ambiguities(loaded)
+        return loaded
+
+    def ambiguities(self, docs: list[Document]) -> None:
+        for doc in docs:
+            for item in doc.ambiguities:
+                self.find("YAML-AMBIGUOUS",
+                          f"plain {item.text!r} is read as {item.yaml11} by YAML 1.1 tools (kubectl, Argo CD); quote it",
+                          doc.source, item.line, item.col)

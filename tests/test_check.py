@@ -1,0 +1,98 @@
+"""check: each broken fixture yields its rule at its path:line through the real CLI; the clean repos check clean."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURE_REPOS, PROJECT, leftovers, run_cli, tree_bytes
+from phoenix_gitops.check import run_check
+from phoenix_gitops.layout import Repo
+from phoenix_gitops.yamlio import load_file
+
+BROKEN = PROJECT / "tests" / "fixtures" / "broken"
+CASES = sorted(p.name for p in BROKEN.iterdir() if p.is_dir())
+
+
+def broken_repo(tmp_path: Path, case: str) -> Path:
+    root = tmp_path / case
+    shutil.copytree(FIXTURE_REPOS / "webapp", root, symlinks=True)
+    shutil.copytree(BROKEN / case, root, symlinks=True, dirs_exist_ok=True)
+    (root / "expect.yaml").unlink()
+    return root
+
+
+def test_every_case_has_an_expectation():
+    assert len(CASES) >= 15
+    for case in CASES:
+        expect = load_file(BROKEN / case / "expect.yaml")[0].data
+        assert set(expect) == {"rule", "path", "line", "message"}, case
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_broken_case_reports_its_rule_at_its_line_and_renders_nothing(tmp_path, case):
+    expect = load_file(BROKEN / case / "expect.yaml")[0].data
+    root = broken_repo(tmp_path, case)
+    where = f"{expect['path']}:{expect['line']}:" if expect["line"] else f"{expect['path']}: "
+    proc = run_cli(["check"], root)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    hits = [line for line in output.splitlines() if line.startswith(where) and f" {expect['rule']} " in line]
+    assert hits, f"no {expect['rule']} at {where} in:\n{output}"
+    assert any(expect["message"] in hit for hit in hits), hits
+    assert "Traceback" not in output
+
+    render = run_cli(["render", "all"], root)
+    assert render.returncode == 1, render.stdout + render.stderr
+    assert where in render.stderr
+    assert tree_bytes(root / "rendered") == {} and leftovers(root / "rendered") == []
+
+
+@pytest.mark.parametrize("name", ["webapp", "minimal"])
+def test_clean_fixture_repos_check_clean(name, kz):
+    repo = Repo(FIXTURE_REPOS / name)
+    report = run_check(repo, repo.select_envs("all"), kz)
+    assert [str(f) for f in report.findings] == []
+    assert report.exit_code == 0
+
+
+def test_shipped_repo_checks_clean_in_every_env(kz):
+    repo = Repo(PROJECT)
+    report = run_check(repo, repo.select_envs("all"), kz)
+    assert [str(f) for f in report.findings] == []
+    assert [(s.env, s.apps, s.errors) for s in report.summaries] == [("dev", 2, 0), ("prod", 2, 0), ("staging", 2, 0)]
+
+
+def test_json_output_of_a_broken_repo_is_stable_and_exit_1(tmp_path):
+    root = broken_repo(tmp_path, "k8s-unknown-field")
+    proc = run_cli(["check", "--env", "prod", "--format", "json"], root)
+    assert proc.returncode == 1
+    document = json.loads(proc.stdout)
+    assert document["version"] == 1
+    assert document["findings"] == [{
+        "rule": "K8S-SCHEMA", "severity": "error", "message": "$.spec.replicsa: unknown field 'replicsa'",
+        "path": "overlays/prod/web/deployment-patch.yaml", "line": 6, "column": 3, "env": "prod", "app": "web",
+        "resource": "Deployment/web",
+    }]
+    assert document["environments"][0]["errors"] == 1
+
+
+def test_every_finding_of_several_broken_overlays_is_reported(tmp_path):
+    root = broken_repo(tmp_path, "k8s-unknown-field")
+    shutil.copytree(BROKEN / "crd-unknown-field" / "base", root / "base", dirs_exist_ok=True)
+    proc = run_cli(["check"], root)
+    rules = [line.split(" ")[2] for line in proc.stdout.splitlines() if " error " in line]
+    assert rules == ["K8S-SCHEMA", "K8S-SCHEMA"]
+    assert "base/web/externalsecret.yaml:6:" in proc.stdout and "deployment-patch.yaml:6:" in proc.stdout
+
+
+def test_unknown_format_is_a_usage_error(fixture_repo):
+    proc = run_cli(["check", "--format", "xml"], fixture_repo("minimal"))
+    assert proc.returncode == 2 and "unknown format 'xml'" in proc.stderr
+
+
+def test_missing_kustomize_is_a_tool_error(fixture_repo):
+    proc = run_cli(["check"], fixture_repo("minimal"), KUSTOMIZE="/nonexistent/kustomize")
+    assert proc.returncode == 4

@@ -1,0 +1,50 @@
+"""sourcemap: a rendered field maps to the patch that set it, else to its base file; lists match by name."""
+from __future__ import annotations
+
+from conftest import FIXTURE_REPOS
+from phoenix_gitops.layout import Repo
+from phoenix_gitops.sourcemap import Location, locate, origin_of
+from phoenix_gitops.sources import read_sources
+
+GRAPH = read_sources(FIXTURE_REPOS / "webapp", Repo(FIXTURE_REPOS / "webapp").environment("prod").overlays()[0])
+ORIGIN = {"path": "base/web/deployment.yaml"}
+RENDERED = {
+    "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "web"},
+    "spec": {"replicas": 3, "template": {"spec": {"containers": [
+        {"name": "sidecar"},
+        {"name": "app", "image": "ghcr.io/acme/web:1.4.2", "ports": [{"name": "http", "containerPort": 4000}],
+         "resources": {"requests": {"cpu": "500m"}}},
+    ]}}},
+}
+
+
+def test_field_set_by_a_patch_points_at_the_patch():
+    assert locate(GRAPH, RENDERED, ("spec", "replicas"), ORIGIN) == Location("overlays/prod/web/deployment-patch.yaml", 6, 3)
+
+
+def test_list_items_are_matched_by_name_not_position():
+    path = ("spec", "template", "spec", "containers", 1, "resources", "requests", "cpu")
+    assert locate(GRAPH, RENDERED, path, ORIGIN) == Location("overlays/prod/web/deployment-patch.yaml", 13, 15)
+    port = ("spec", "template", "spec", "containers", 1, "ports", 0, "containerPort")
+    assert locate(GRAPH, RENDERED, port, ORIGIN) == Location("base/web/deployment.yaml", 19, 15)
+
+
+def test_field_only_in_the_base_points_at_the_base_and_missing_fields_at_their_parent():
+    assert locate(GRAPH, RENDERED, ("spec", "template", "spec", "containers", 1, "image"), ORIGIN) == Location(
+        "base/web/deployment.yaml", 16, 11)
+    assert locate(GRAPH, RENDERED, ("spec", "paused"), ORIGIN) == Location("base/web/deployment.yaml", 5, 1)
+
+
+def test_kind_problems_point_at_the_resource_file_even_when_a_patch_names_the_kind():
+    assert locate(GRAPH, RENDERED, ("kind",), ORIGIN) == Location("base/web/deployment.yaml", 2, 1)
+
+
+def test_unknown_origin_falls_back_to_the_overlay_kustomization():
+    assert locate(GRAPH, RENDERED, ("status",), {}) == Location("overlays/prod/web/kustomization.yaml", None, None)
+
+
+def test_origin_annotation_is_parsed():
+    resource = {"metadata": {"annotations": {"config.kubernetes.io/origin": "configuredIn: base/x/kustomization.yaml\n"
+                                                                              "configuredBy:\n  kind: ConfigMapGenerator\n"}}}
+    assert origin_of(resource) == {"configuredIn": "base/x/kustomization.yaml", "configuredBy": ""}
+    assert origin_of({"kind": "ConfigMap"}) == {}
