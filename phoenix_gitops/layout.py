@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 from .errors import InputError, UsageError
 from .findings import Finding, errors_in, sort_findings
 from .own_schemas import check
-from .yamlio import load_file
+from .yamlio import Document, load_file
 
 __all__ = [
     "Repo",
@@ -160,20 +161,16 @@ class Repo:
     def environment(self, name: str) -> Environment:
         """Load and schema-check `overlays/<name>/environment.yaml`; raises InputError listing every problem."""
         rel = f"overlays/{name}/{ENV_FILE}"
-        docs = load_file(self.root / rel, name=rel)
-        if len(docs) != 1:
-            raise InputError(f"{rel}: error SRC-ENVIRONMENT expected exactly one YAML document, found {len(docs)}")
-        doc = docs[0]
-        findings = check(doc, "environment", rule="SRC-ENVIRONMENT", env=name)
-        if not findings and doc.data["name"] != name:
+
+        def name_matches_folder(doc: Document) -> list[Finding]:
+            value = doc.data.get("name") if isinstance(doc.data, dict) else None
+            if not isinstance(value, str) or value == name:
+                return []
             line, col = doc.position(("name",))
-            findings.append(
-                Finding("SRC-ENVIRONMENT", "error", f"$.name: {doc.data['name']!r} must equal the folder name {name!r}",
-                        rel, line, col, env=name)
-            )
-        if errors_in(findings):
-            raise InputError("\n".join(str(f) for f in sort_findings(findings)))
-        data = doc.data
+            return [Finding("SRC-ENVIRONMENT", "error", f"$.name: {doc.data['name']!r} must equal the folder name "
+                            f"{name!r}", rel, line, col, env=name)]
+
+        data = self._checked(rel, "environment", "SRC-ENVIRONMENT", name_matches_folder, env=name).data
         sync = data.get("sync", {})
         return Environment(
             name=name,
@@ -199,21 +196,16 @@ class Repo:
                 f"{rel}: error SRC-SETTINGS file not found: the repository settings file (repoURL, revision) "
                 f"must exist at the repository root; see schemas/{Path(rel).stem}.schema.json"
             )
-        docs = load_file(self.root / rel, name=rel)
-        if len(docs) != 1:
-            raise InputError(f"{rel}: error SRC-SETTINGS expected exactly one YAML document, found {len(docs)}")
-        doc = docs[0]
-        findings = check(doc, "gitops", rule="SRC-SETTINGS")
-        url = doc.data.get("repoURL") if isinstance(doc.data, dict) else None
-        if isinstance(url, str) and _URL_CREDENTIALS.match(url):  # never echo a token into a CI log
+
+        def no_credentials(doc: Document) -> list[Finding]:
+            url = doc.data.get("repoURL") if isinstance(doc.data, dict) else None
+            if not (isinstance(url, str) and _URL_CREDENTIALS.match(url)):  # never echo a token into a CI log
+                return []
             line, col = doc.position(("repoURL",))
-            findings = [f for f in findings if not f.message.startswith("$.repoURL:")] + [
-                Finding("SRC-SETTINGS", "error", "$.repoURL: contains credentials before '@' (value not shown); "
-                        "remove them and give Argo CD a repository secret and Flux flux.secretName", rel, line, col)
-            ]
-        if errors_in(findings):
-            raise InputError("\n".join(str(f) for f in sort_findings(findings)))
-        data = doc.data
+            return [Finding("SRC-SETTINGS", "error", "$.repoURL: contains credentials before '@' (value not shown); "
+                            "remove them and give Argo CD a repository secret and Flux flux.secretName", rel, line, col)]
+
+        data = self._checked(rel, "gitops", "SRC-SETTINGS", no_credentials).data
         argocd, flux = data.get("argocd", {}), data.get("flux", {})
         defaults = RepoSettings(repo_url="", revision="")
         return RepoSettings(
@@ -226,6 +218,21 @@ class Repo:
             flux_secret_name=flux.get("secretName"),
             source=rel,
         )
+
+    def _checked(self, rel: str, schema: str, rule: str, specific: Callable[[Document], list[Finding]],
+                 **context: str) -> Document:
+        """The single document of `rel`, checked against `schemas/<schema>.schema.json` and by `specific`;
+        raises InputError listing every problem. A specific finding replaces the schema's for the same field."""
+        docs = load_file(self.root / rel, name=rel)
+        if len(docs) != 1:
+            raise InputError(f"{rel}: error {rule} expected exactly one YAML document, found {len(docs)}")
+        doc = docs[0]
+        special = specific(doc)
+        fields = {f.message.split(":", 1)[0] for f in special}
+        findings = [f for f in check(doc, schema, rule=rule, **context) if f.message.split(":", 1)[0] not in fields]
+        if errors_in(findings + special):
+            raise InputError("\n".join(str(f) for f in sort_findings(findings + special)))
+        return doc
 
     def select_envs(self, selector: str) -> list[Environment]:
         """The environments `selector` names: an env name, `env=<name>`, or `all`.
