@@ -96,24 +96,23 @@ def run_check(
     )
     report = CheckReport()
     for env in envs:
-        env_findings: list[Finding] = []
         version_ok = env.kubernetes_version in supported_versions()
         if not version_ok:
-            env_findings.append(Finding(
+            report.findings.append(Finding(
                 "K8S-VERSION", "error",
                 f"no Kubernetes {env.kubernetes_version} schemas in this install (it has {', '.join(supported_versions())})",
-                f"overlays/{env.name}/environment.yaml", env=env.name,
+                env.file, env=env.name,
             ))
         report.rendered[env.name] = []
         for overlay in env.overlays():
             graph = graphs[overlay]
-            env_findings += graph.findings
+            report.findings += graph.findings
             build = builds.get(overlay)
             if build is None:
                 continue
             if isinstance(build, KustomizeError):
-                env_findings.append(Finding("KUSTOMIZE-BUILD", "error", _first_lines(str(build)),
-                                            graph.kustomizations[0], env=env.name, app=overlay.app))
+                report.findings.append(Finding("KUSTOMIZE-BUILD", "error", _first_lines(str(build)),
+                                               graph.kustomizations[0], env=env.name, app=overlay.app))
                 continue
             if isinstance(build, GitopsError):
                 report.tool_errors.append(str(build))
@@ -125,13 +124,14 @@ def run_check(
                 continue
             report.rendered[env.name].append(rendered)
             if version_ok:
-                env_findings += _validate(graph, rendered, env, schemas)
-        env_findings = sort_findings(env_findings)
-        report.findings += env_findings
+                report.findings += _validate(graph, rendered, env, schemas)
+    # Rules over whole environments (and across them) add their findings here, before counting.
+    for env in envs:
+        mine = [f for f in report.findings if f.env == env.name]
         report.summaries.append(EnvSummary(
             env.name, env.cluster, env.kubernetes_version, len(env.overlays()),
             sum(len(r.resources) for r in report.rendered[env.name]),
-            sum(f.severity == "error" for f in env_findings), sum(f.severity == "warning" for f in env_findings),
+            sum(f.severity == "error" for f in mine), sum(f.severity == "warning" for f in mine),
         ))
     report.findings = sort_findings(report.findings)
     return report

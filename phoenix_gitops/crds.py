@@ -46,6 +46,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from .errors import InputError
+from .findings import json_path
 from .yamlio import YamlError, load_file
 
 __all__ = [
@@ -102,16 +103,9 @@ class _Fail(Exception):
         self.path, self.message = path, message
 
 
-def _json_path(path: JsonPath) -> str:
-    text = "$"
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text
-
-
 def _input_error(source: str, fail: _Fail, position: Position | None) -> InputError:
     where = source if position is None else "{}:{}:{}".format(source, *position(fail.path))
-    return InputError(f"{where}: {_json_path(fail.path)}: {fail.message}")
+    return InputError(f"{where}: {json_path(fail.path)}: {fail.message}")
 
 
 def _object_meta() -> dict[str, Any]:
