@@ -14,17 +14,19 @@ Usage:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
+from .cache import Entry, FileHasher, RunCache
 from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_TOOL, GitopsError, KustomizeError
 from .findings import Finding, json_path, sort_findings
 from .kube_schemas import SchemaIndex, supported_versions
-from .kustomize import ORIGIN, Kustomize, strip_origins
+from .kustomize import ORIGIN, Kustomize, strip_annotations
 from .layout import Environment, Overlay, Repo
 from .sourcemap import locate, origin_of
 from .sources import SourceGraph, read_sources
-from .yamlio import YamlError, load_text
+from .yamlio import YamlError, load_rendered
 
 __all__ = ["Rendered", "EnvSummary", "CheckReport", "run_check", "MAX_RENDERED_BYTES"]
 
@@ -82,15 +84,28 @@ def run_check(
     schemas: SchemaIndex | None = None,
     jobs: int | None = None,
     on_done: Callable[[Overlay, GitopsError | None], None] | None = None,
+    cache: RunCache | None = None,
 ) -> CheckReport:
-    """Check `envs` as the module docstring says; never raises for findings, only returns them."""
+    """Check `envs` as the module docstring says; never raises for findings, only returns them.
+
+    With a `cache`, an overlay none of whose input files changed since it was cached is taken from the cache
+    (no source reading, no kustomize, no schema validation); the cache is updated and saved at the end.
+    """
     schemas = schemas or SchemaIndex()
-    cache: dict[str, Any] = {}
-    graphs = {overlay: read_sources(repo.root, overlay, cache) for env in envs for overlay in env.overlays()}
-    sound = [overlay for overlay, graph in graphs.items() if graph.ok]
-    for overlay in graphs.keys() - set(sound):
-        if on_done:
-            on_done(overlay, None)
+    hasher = FileHasher(repo.root)
+    parsed: dict[str, Any] = {}
+    graphs = _Graphs(repo.root, parsed)
+    cached: dict[Overlay, Entry] = {}
+    for env in envs:
+        for overlay in env.overlays():
+            entry = cache.lookup(overlay.id, hasher, _context(env)) if cache else None
+            if entry is not None:
+                cached[overlay] = entry
+                if on_done:
+                    on_done(overlay, None)
+            elif not graphs[overlay].ok and on_done:
+                on_done(overlay, None)
+    sound = [o for env in envs for o in env.overlays() if o not in cached and graphs[o].ok]
     builds = kustomize.build_many(
         sound, jobs=jobs, on_done=on_done, origins=True, sort_options={o: graphs[o].sort_options for o in sound}
     )
@@ -105,26 +120,36 @@ def run_check(
             ))
         report.rendered[env.name] = []
         for overlay in env.overlays():
+            if overlay in cached:
+                entry = cached[overlay]
+                report.findings += [Finding(**fields) for fields in entry.findings]
+                report.rendered[env.name].append(
+                    Rendered(overlay, entry.text, tuple(entry.resources), tuple(entry.origins)))
+                continue
             graph = graphs[overlay]
-            report.findings += graph.findings
+            overlay_findings = list(graph.findings)
             build = builds.get(overlay)
-            if build is None:
-                continue
             if isinstance(build, KustomizeError):
-                report.findings.append(Finding("KUSTOMIZE-BUILD", "error", _first_lines(str(build)),
-                                               graph.kustomizations[0], env=env.name, app=overlay.app))
-                continue
-            if isinstance(build, GitopsError):
+                overlay_findings.append(Finding("KUSTOMIZE-BUILD", "error", _first_lines(str(build)),
+                                                graph.kustomizations[0], env=env.name, app=overlay.app))
+            elif isinstance(build, GitopsError):
                 report.tool_errors.append(str(build))
-                continue
-            try:
-                rendered = _parse(overlay, build)
-            except YamlError as err:
-                report.tool_errors.append(f"{overlay.rel}: kustomize printed YAML that cannot be read: {err}")
-                continue
-            report.rendered[env.name].append(rendered)
-            if version_ok:
-                report.findings += _validate(graph, rendered, env, schemas)
+            elif isinstance(build, str):
+                try:
+                    rendered = _parse(overlay, build)
+                except YamlError as err:
+                    report.tool_errors.append(f"{overlay.rel}: kustomize printed YAML that cannot be read: {err}")
+                else:
+                    report.rendered[env.name].append(rendered)
+                    if version_ok:
+                        overlay_findings += _validate(graph, rendered, env, schemas)
+                    if cache is not None:
+                        cache.store(overlay.id, Entry(
+                            deps={rel: hasher(rel) for rel in sorted(graph.files | {env.file})},
+                            text=rendered.text, resources=list(rendered.resources), origins=list(rendered.origins),
+                            findings=[asdict(f) for f in overlay_findings], context=_context(env),
+                        ))
+            report.findings += overlay_findings
     # Rules over whole environments (and across them) add their findings here, before counting.
     for env in envs:
         mine = [f for f in report.findings if f.env == env.name]
@@ -134,22 +159,41 @@ def run_check(
             sum(f.severity == "error" for f in mine), sum(f.severity == "warning" for f in mine),
         ))
     report.findings = sort_findings(report.findings)
+    if cache is not None:
+        cache.save()
     return report
 
 
+def _context(env: Environment) -> dict[str, Any]:
+    """What a cached result depends on besides file contents."""
+    return {"kubernetes": env.kubernetes_version}
+
+
+class _Graphs(dict):  # type: ignore[type-arg]
+    """{overlay: SourceGraph}, each read on first use: overlays taken from the cache are never read."""
+
+    def __init__(self, root: Path, parsed: dict[str, Any]) -> None:
+        super().__init__()
+        self.root, self.parsed = root, parsed
+
+    def __missing__(self, overlay: Overlay) -> SourceGraph:
+        graph = self[overlay] = read_sources(self.root, overlay, self.parsed)
+        return graph
+
+
 def _parse(overlay: Overlay, text: str) -> Rendered:
-    docs = load_text(text, f"rendered/{overlay.id}", max_bytes=MAX_RENDERED_BYTES)
-    resources, origins = [], []
-    for doc in docs:
-        resource = doc.data
+    resources = load_rendered(text, f"rendered/{overlay.id}", max_bytes=MAX_RENDERED_BYTES)
+    origins = []
+    for resource in resources:
+        if not isinstance(resource, dict):
+            raise YamlError(f"rendered/{overlay.id}", None, None, "YAML-SYNTAX", "a document is not a mapping")
         origins.append(origin_of(resource))
         metadata = resource.get("metadata") or {}
         annotations = metadata.get("annotations") or {}
         annotations.pop(ORIGIN, None)
         if "annotations" in metadata and not annotations:
             del metadata["annotations"]
-        resources.append(resource)
-    return Rendered(overlay, strip_origins(text), tuple(resources), tuple(origins))
+    return Rendered(overlay, strip_annotations(text), tuple(resources), tuple(origins))
 
 
 def _validate(graph: SourceGraph, rendered: Rendered, env: Environment, schemas: SchemaIndex) -> list[Finding]:

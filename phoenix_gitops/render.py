@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import bootstrap
+from .cache import RunCache
 from .check import CheckReport, run_check
 from .errors import GitopsError, InputError, ToolError
 from .findings import Finding, errors_in
@@ -81,6 +82,7 @@ def render(
     check: bool = False,
     jobs: int | None = None,
     on_done: Callable[[Overlay, GitopsError | None], None] | None = None,
+    cache: RunCache | None = None,
 ) -> RenderResult:
     """Render `envs` into `repo.rendered`; with `check`, compare only and write nothing.
 
@@ -92,7 +94,7 @@ def render(
         if not check:
             for output in OUTPUT_ROOTS:
                 _recover(repo.root / output)
-        report = run_check(repo, envs, kustomize, jobs=jobs, on_done=on_done)
+        report = run_check(repo, envs, kustomize, jobs=jobs, on_done=on_done, cache=cache)
         if report.tool_errors:
             raise ToolError("\n".join(report.tool_errors))
         if errors_in(report.findings):

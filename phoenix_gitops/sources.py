@@ -32,7 +32,6 @@ from .yamlio import Document, YamlError, load_file, load_text
 __all__ = ["SourceGraph", "Patch", "read_sources"]
 
 _REMOTE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@|github\.com/|gitlab\.com/|bitbucket\.org/)|\?ref=|//", re.I)
-_YAML_SUFFIXES = (".yaml", ".yml", ".json")
 _FORBIDDEN_FIELDS = {
     "helmCharts": ("SRC-HELM", "Helm charts are not rendered by this repo; vendor the chart's rendered YAML"),
     "helmGlobals": ("SRC-HELM", "Helm charts are not rendered by this repo"),
@@ -240,8 +239,6 @@ class _Reader:
         self.graph.files.add(rel)
         if rel in self.graph.documents:
             return self.graph.documents[rel]
-        if not path.name.endswith(_YAML_SUFFIXES):
-            return []
         docs = self.parse(path, rel) or []
         self.graph.documents[rel] = docs
         return docs

@@ -15,6 +15,12 @@ PROJECT = Path(__file__).resolve().parent.parent
 FIXTURE_REPOS = PROJECT / "tests" / "fixtures" / "repos"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory):
+    """Tests (and the CLI they start) keep their result caches in a temp folder, never in ~/.cache."""
+    os.environ["PHOENIX_GITOPS_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(scope="session")
 def kz() -> kustomize.Kustomize:
     """The kustomize the project finds (the pinned kubectl after `pip install -e .`)."""

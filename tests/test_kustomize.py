@@ -161,3 +161,40 @@ def test_build_many_attempts_every_overlay_and_returns_failures(fake_kz, tmp_pat
     assert isinstance(results[overlays[0]], str)
     assert [type(results[o]).__name__ for o in overlays[1:]] == ["KustomizeError", "KustomizeError"]
     assert sorted(seen) == [("empty", False), ("fail", False), ("ok", True)]
+
+
+def test_batched_builds_split_into_exactly_the_per_overlay_outputs(kz):
+    from conftest import PROJECT
+    from phoenix_gitops.kustomize import strip_annotations
+
+    overlays = [o for env in Repo(PROJECT).select_envs("all") for o in env.overlays()]
+    prod = [o for o in overlays if o.env == "prod"]
+    batch = kz.build_batch(prod, {"order": "legacy"})
+    for overlay in prod:
+        assert strip_annotations(batch[overlay]) == kz.build(overlay)
+        assert batch[overlay] == kz.build(overlay, origins=True, sort_options={"order": "legacy"})
+        assert "phoenix-gitops.internal/overlay" not in batch[overlay]
+
+
+def test_a_failing_batch_is_rebuilt_one_by_one_and_the_failure_attributed(kz, fixture_repo):
+    root = fixture_repo("minimal")
+    (root / "overlays/prod/world/kustomization.yaml").write_text("resources:\n  - nothing.yaml\n")
+    prod = Repo(root).environment("prod").overlays()
+    seen = []
+    results = kz.build_many(prod, jobs=1, origins=True, on_done=lambda o, e: seen.append(o.app))
+    assert isinstance(results[prod[0]], str) and "name: hello" in results[prod[0]]
+    assert isinstance(results[prod[1]], KustomizeError) and results[prod[1]].overlay == "overlays/prod/world"
+    assert sorted(seen) == ["hello", "world"]
+
+
+def test_strip_annotations_removes_one_line_and_block_values_and_empty_parents():
+    from phoenix_gitops.kustomize import strip_annotations
+
+    text = (
+        "metadata:\n  annotations:\n    a/b: keep\n    config.kubernetes.io/origin: |\n      path: x.yaml\n"
+        "    phoenix-gitops.internal/overlay: prod/api\n  name: x\nspec:\n  template:\n    metadata:\n"
+        "      annotations:\n        phoenix-gitops.internal/overlay: prod/api\n      labels:\n        a: b\n"
+    )
+    assert strip_annotations(text, ("config.kubernetes.io/origin", "phoenix-gitops.internal/overlay")) == (
+        "metadata:\n  annotations:\n    a/b: keep\n  name: x\nspec:\n  template:\n    metadata:\n      labels:\n        a: b\n"
+    )

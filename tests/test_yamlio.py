@@ -109,3 +109,20 @@ def test_yaml11_meaning_of_unambiguous_text_is_none():
     assert yaml11_meaning("hello", "str") is None
     assert yaml11_meaning("10", "int") is None
     assert yaml11_meaning("no", "str") == "boolean false"
+
+
+def test_load_rendered_reads_kustomize_output_as_plain_json_types():
+    from phoenix_gitops.yamlio import load_rendered
+
+    docs = load_rendered('a: "on"\nb: 2024-01-01\nc: 10\n---\n---\nd: [x]\n', "rendered/prod/api")
+    assert docs == [{"a": "on", "b": "2024-01-01", "c": 10}, {"d": ["x"]}]
+
+
+def test_load_rendered_errors_are_yaml_errors():
+    from phoenix_gitops.yamlio import load_rendered
+
+    with pytest.raises(YamlError) as caught:
+        load_rendered("a: [unclosed\n", "rendered/prod/api")
+    assert caught.value.rule == "YAML-SYNTAX" and str(caught.value).startswith("rendered/prod/api:2:1: ")
+    with pytest.raises(YamlError, match="YAML-SIZE"):
+        load_rendered("a: " + "x" * 100, "rendered/prod/api", max_bytes=10)
