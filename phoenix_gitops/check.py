@@ -14,15 +14,17 @@ Usage:
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from . import rules
 from .cache import Entry, FileHasher, RunCache
 from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_TOOL, GitopsError, KustomizeError
 from .findings import Finding, json_path, sort_findings
 from .kube_schemas import SchemaIndex, supported_versions
-from .kustomize import ORIGIN, Kustomize, strip_annotations
+from .kustomize import ORIGIN, Kustomize, strip_annotations, workers_for
 from .layout import Environment, Overlay, Repo
 from .sourcemap import locate, origin_of
 from .sources import SourceGraph, read_sources
@@ -68,6 +70,8 @@ class CheckReport:
     summaries: list[EnvSummary] = field(default_factory=list)
     rendered: dict[str, list[Rendered]] = field(default_factory=dict)
     tool_errors: list[str] = field(default_factory=list)
+    suppressions: list[rules.Suppression] = field(default_factory=list)
+    """Findings of the rule catalogue that resources suppressed (`phoenix-gitops/suppress`), with their reasons."""
 
     @property
     def exit_code(self) -> int:
@@ -93,26 +97,63 @@ def run_check(
     """
     schemas = schemas or SchemaIndex()
     hasher = FileHasher(repo.root)
-    parsed: dict[str, Any] = {}
-    graphs = _Graphs(repo.root, parsed)
+    graphs = _Graphs(repo.root, {})
     cached: dict[Overlay, Entry] = {}
-    for env in envs:
-        for overlay in env.overlays():
-            entry = cache.lookup(overlay.id, hasher, _context(env)) if cache else None
-            if entry is not None:
-                cached[overlay] = entry
-                if on_done:
-                    on_done(overlay, None)
-            elif not graphs[overlay].ok and on_done:
-                on_done(overlay, None)
-    sound = [o for env in envs for o in env.overlays() if o not in cached and graphs[o].ok]
-    builds = kustomize.build_many(
-        sound, jobs=jobs, on_done=on_done, origins=True, sort_options={o: graphs[o].sort_options for o in sound}
-    )
+    outcomes: dict[Overlay, tuple[Rendered | None, list[Finding]]] = {}
     report = CheckReport()
+    by_overlay = {overlay: env for env in envs for overlay in env.overlays()}
+
+    def finish(overlay: Overlay, build: str | GitopsError | None) -> None:
+        """Turn one overlay's build into its rendered output and findings (runs while other builds go on)."""
+        env, graph = by_overlay[overlay], graphs[overlay]
+        found, rendered = list(graph.findings), None
+        if isinstance(build, KustomizeError):
+            found.append(Finding("KUSTOMIZE-BUILD", "error", _first_lines(str(build)),
+                                 graph.kustomizations[0], env=env.name, app=overlay.app))
+        elif isinstance(build, GitopsError):
+            report.tool_errors.append(str(build))
+        elif isinstance(build, str):
+            try:
+                rendered = _parse(overlay, build)
+            except YamlError as err:
+                report.tool_errors.append(f"{overlay.rel}: kustomize printed YAML that cannot be read: {err}")
+            else:
+                if env.kubernetes_version in supported_versions():
+                    found += _validate(graph, rendered, env, schemas)
+                if cache is not None:
+                    cache.store(overlay.id, Entry(
+                        deps={rel: hasher(rel) for rel in sorted(graph.files | {env.file})},
+                        text=rendered.text, resources=list(rendered.resources), origins=list(rendered.origins),
+                        findings=[asdict(f) for f in found], context=_context(env),
+                    ))
+        outcomes[overlay] = (rendered, found)
+        if on_done:
+            on_done(overlay, build if isinstance(build, GitopsError) else None)
+
+    workers = workers_for(jobs, len(by_overlay))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        running = []
+        for env in envs:  # read one environment's sources while the previous one's builds run
+            todo = []
+            for overlay in env.overlays():
+                entry = cache.lookup(overlay.id, hasher, _context(env)) if cache else None
+                if entry is not None:
+                    cached[overlay] = entry
+                    if on_done:
+                        on_done(overlay, None)
+                elif graphs[overlay].ok:
+                    todo.append(overlay)
+                else:
+                    finish(overlay, None)
+            options = {overlay: graphs[overlay].sort_options for overlay in todo}
+            running += [pool.submit(kustomize.build_unit, unit, True, options)
+                        for unit in kustomize.plan(todo, workers, options)]
+        for future in as_completed(running):
+            for overlay, build in future.result():
+                finish(overlay, build)
+
     for env in envs:
-        version_ok = env.kubernetes_version in supported_versions()
-        if not version_ok:
+        if env.kubernetes_version not in supported_versions():
             report.findings.append(Finding(
                 "K8S-VERSION", "error",
                 f"no Kubernetes {env.kubernetes_version} schemas in this install (it has {', '.join(supported_versions())})",
@@ -126,31 +167,12 @@ def run_check(
                 report.rendered[env.name].append(
                     Rendered(overlay, entry.text, tuple(entry.resources), tuple(entry.origins)))
                 continue
-            graph = graphs[overlay]
-            overlay_findings = list(graph.findings)
-            build = builds.get(overlay)
-            if isinstance(build, KustomizeError):
-                overlay_findings.append(Finding("KUSTOMIZE-BUILD", "error", _first_lines(str(build)),
-                                                graph.kustomizations[0], env=env.name, app=overlay.app))
-            elif isinstance(build, GitopsError):
-                report.tool_errors.append(str(build))
-            elif isinstance(build, str):
-                try:
-                    rendered = _parse(overlay, build)
-                except YamlError as err:
-                    report.tool_errors.append(f"{overlay.rel}: kustomize printed YAML that cannot be read: {err}")
-                else:
-                    report.rendered[env.name].append(rendered)
-                    if version_ok:
-                        overlay_findings += _validate(graph, rendered, env, schemas)
-                    if cache is not None:
-                        cache.store(overlay.id, Entry(
-                            deps={rel: hasher(rel) for rel in sorted(graph.files | {env.file})},
-                            text=rendered.text, resources=list(rendered.resources), origins=list(rendered.origins),
-                            findings=[asdict(f) for f in overlay_findings], context=_context(env),
-                        ))
-            report.findings += overlay_findings
+            rendered, found = outcomes[overlay]
+            report.findings += found
+            if rendered is not None:
+                report.rendered[env.name].append(rendered)
     # Rules over whole environments (and across them) add their findings here, before counting.
+    rules.apply_to(report, repo, envs, graphs, schemas)
     for env in envs:
         mine = [f for f in report.findings if f.env == env.name]
         report.summaries.append(EnvSummary(
@@ -159,6 +181,7 @@ def run_check(
             sum(f.severity == "error" for f in mine), sum(f.severity == "warning" for f in mine),
         ))
     report.findings = sort_findings(report.findings)
+    report.tool_errors.sort()
     if cache is not None:
         cache.save()
     return report
@@ -170,7 +193,8 @@ def _context(env: Environment) -> dict[str, Any]:
 
 
 class _Graphs(dict):  # type: ignore[type-arg]
-    """{overlay: SourceGraph}, each read on first use: overlays taken from the cache are never read."""
+    """{overlay: SourceGraph}, each read on first use (overlays taken from the cache are never read); one
+    parse of each source file per run, shared by every overlay that reads it."""
 
     def __init__(self, root: Path, parsed: dict[str, Any]) -> None:
         super().__init__()
@@ -200,13 +224,21 @@ def _validate(graph: SourceGraph, rendered: Rendered, env: Environment, schemas:
     findings = []
     for resource, origin in zip(rendered.resources, rendered.origins):
         label = f"{resource.get('kind')}/{(resource.get('metadata') or {}).get('name')}"
-        for problem in schemas.validate(resource, env.kubernetes_version):
+        for problem in schemas.validate(_without_sops(resource), env.kubernetes_version):
             where = locate(graph, resource, problem.path, origin)
             findings.append(Finding(
                 problem.rule, "error", f"{json_path(problem.path)}: {problem.message}",
                 where.path, where.line, where.col, env=env.name, app=rendered.overlay.app, resource=label,
             ))
     return findings
+
+
+def _without_sops(resource: dict[str, Any]) -> dict[str, Any]:
+    """A SOPS-encrypted object as the cluster receives it: Flux (or KSOPS) decrypts it and drops the top-level
+    `sops:` metadata before applying, so that block is not part of the Kubernetes schema."""
+    if isinstance(resource.get("sops"), dict):
+        return {key: value for key, value in resource.items() if key != "sops"}
+    return resource
 
 
 def _first_lines(message: str, limit: int = 6) -> str:

@@ -206,6 +206,8 @@ class Kustomize:
             try:
                 texts = self.build_batch(unit, options.get(unit[0]))
                 return [(overlay, texts[overlay]) for overlay in unit]
+            except _TimedOut as err:  # one by one, every overlay would only time out again
+                return [(overlay, ToolError(f"{overlay.rel}: {err}")) for overlay in unit]
             except GitopsError:
                 pass
         results: list[tuple[Overlay, str | GitopsError]] = []

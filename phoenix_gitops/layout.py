@@ -223,6 +223,12 @@ class Repo:
                  **context: str) -> Document:
         """The single document of `rel`, checked against `schemas/<schema>.schema.json` and by `specific`;
         raises InputError listing every problem. A specific finding replaces the schema's for the same field."""
+        try:
+            inside = (self.root / rel).resolve().is_relative_to(self.root)
+        except (OSError, RuntimeError):  # a symlink loop
+            inside = False
+        if not inside:
+            raise InputError(f"{rel}: error SRC-PATH leads through a symlink outside the repository; keep the file in it")
         docs = load_file(self.root / rel, name=rel)
         if len(docs) != 1:
             raise InputError(f"{rel}: error {rule} expected exactly one YAML document, found {len(docs)}")

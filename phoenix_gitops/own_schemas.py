@@ -60,7 +60,10 @@ def _unexpected_key(error: ValidationError) -> str | None:
 
 
 def _message(error: ValidationError) -> str:
+    hidden = isinstance(error.schema, dict) and error.schema.get("writeOnly") is True  # may be a secret
     if error.validator == "pattern":
-        return f"{error.instance!r} does not match {error.validator_value!r}"
+        return f"{'the value (not shown)' if hidden else repr(error.instance)} does not match {error.validator_value!r}"
+    if hidden:
+        return f"the value (not shown) fails {error.validator} {error.validator_value!r}"
     return error.message
 

@@ -164,12 +164,23 @@ def _swap_in(target: Path, files: Files) -> None:
             folder.chmod(0o755)  # mkdtemp creates 0700
         old = parent / f"{_OLD}{target.name}.{tmp.name.rsplit('.', 1)[-1]}"
         with _signals_held():
-            if target.exists():
+            if target.exists() or target.is_symlink():
                 os.rename(target, old)
             os.rename(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove(path: Path) -> None:
+    """Delete a swapped-out or temp folder; a symlink (an env folder linked elsewhere) is removed, never followed."""
+    if not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    try:
+        path.unlink()
+    except OSError:
+        pass
 
 
 def _recover(out: Path) -> None:
@@ -182,9 +193,9 @@ def _recover(out: Path) -> None:
             if not (out / env).exists():
                 os.rename(leftover, out / env)
             else:
-                shutil.rmtree(leftover, ignore_errors=True)
+                _remove(leftover)
         elif leftover.name.startswith(_TMP):
-            shutil.rmtree(leftover, ignore_errors=True)
+            _remove(leftover)
 
 
 @contextmanager

@@ -31,12 +31,13 @@ def format_report(report: CheckReport, fmt: str) -> str:
 
 
 def as_text(report: CheckReport) -> str:
-    """One finding per line, sorted: `path:line:col: severity RULE-ID message [env/app kind/name]`."""
-    return "".join(f"{finding}\n" for finding in report.findings)
+    """One finding per line, sorted: `path:line:col: severity RULE-ID message [env/app kind/name]`; then one
+    `path:line:col: suppressed RULE-IDS (N finding(s)): reason [env/app kind/name]` line per suppression."""
+    return "".join(f"{item}\n" for item in [*report.findings, *report.suppressions])
 
 
 def as_json(report: CheckReport) -> str:
-    """A stable document: {version, tool, findings: [...], environments: [...], toolErrors: [...]}."""
+    """A stable document: {version, tool, findings: [...], environments: [...], toolErrors: [...], suppressions: [...]}."""
     document = {
         "version": JSON_SCHEMA_VERSION,
         "tool": {"name": TOOL, "version": __version__},
@@ -49,6 +50,13 @@ def as_json(report: CheckReport) -> str:
         ],
         "environments": [vars(summary) for summary in report.summaries],
         "toolErrors": report.tool_errors,
+        "suppressions": [
+            {
+                "rules": list(s.rules), "reason": s.reason, "path": s.path, "line": s.line, "column": s.col,
+                "env": s.env, "app": s.app, "resource": s.resource, "suppressed": s.suppressed,
+            }
+            for s in report.suppressions
+        ],
     }
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
 
@@ -150,6 +158,13 @@ def as_markdown(report: CheckReport) -> str:
                 "| where | severity | rule | message | resource |", "|---|---|---|---|---|"]
         for f in findings:
             out.append(f"| `{_md(f.location)}` | {f.severity} | {f.rule} | {_md(f.message)} | {_md(f.resource or '')} |")
+        out += ["", "</details>", ""]
+    if report.suppressions:
+        out += [f"<details><summary><b>suppressed</b>: {len(report.suppressions)} suppression(s)</summary>", "",
+                "| where | rules | findings | reason | env/app resource |", "|---|---|---:|---|---|"]
+        for x in report.suppressions:
+            out.append(f"| `{_md(x.location)}` | {', '.join(x.rules)} | {x.suppressed} | {_md(x.reason)} | "
+                       f"{_md(x.context.strip(' []'))} |")
         out += ["", "</details>", ""]
     return "\n".join(out).rstrip("\n") + "\n"
 

@@ -186,7 +186,11 @@ class _Reader:
             self.find("SRC-PATH", f"absolute path {entry!r}: use a path relative to the kustomization", doc.source, line, col)
             return None
         target = Path(os.path.normpath(folder / entry))
-        real = target.resolve()
+        try:
+            real = target.resolve()
+        except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+            self.find("SRC-PATH", f"{entry!r} is a symlink loop", doc.source, line, col)
+            return None
         if not real.is_relative_to(self.root) or not target.is_relative_to(self.root):
             how = "through a symlink " if target.is_relative_to(self.root) else ""
             self.find("SRC-PATH", f"{entry!r} leads {how}outside the repository", doc.source, line, col)
@@ -270,6 +274,10 @@ class _Reader:
     def ambiguities(self, docs: list[Document]) -> None:
         for doc in docs:
             for item in doc.ambiguities:
-                self.find("YAML-AMBIGUOUS",
-                          f"plain {item.text!r} is read as {item.yaml11} by YAML 1.1 tools (kubectl, Argo CD); quote it",
+                if item.yaml11.startswith("boolean"):  # one of a few fixed words: safe to quote back
+                    said = f"{item.text!r} is read as {item.yaml11}"
+                else:  # digits may be a PIN or a token: neither the text nor the number it becomes is shown
+                    kind = {"octal": "an octal integer", "the": "a number"}.get(item.yaml11.split(" ")[0], item.yaml11)
+                    said = f"value (not shown) is read as {kind}"
+                self.find("YAML-AMBIGUOUS", f"plain {said} by YAML 1.1 tools (kubectl, Argo CD); quote it",
                           doc.source, item.line, item.col)

@@ -281,16 +281,16 @@ class _Converter:
         if kind == "int":
             value = _parse_int(text)
             if value is None:
-                raise self.fail(node, "YAML-NUMBER", f"cannot read {text!r} as an integer")
+                raise self.fail(node, "YAML-NUMBER", "cannot read this value as an integer (value not shown); quote it")
             if abs(value) > MAX_SAFE_INT:
-                raise self.fail(node, "YAML-NUMBER", f"integer {text} is beyond ±2^53 and loses precision; quote it")
+                raise self.fail(node, "YAML-NUMBER", "integer beyond ±2^53 loses precision (value not shown); quote it")
             return value
         try:
             number = float(text.replace("_", ""))
         except ValueError:
-            raise self.fail(node, "YAML-NUMBER", f"{text!r} is not a finite number; quote it") from None
+            raise self.fail(node, "YAML-NUMBER", "not a finite number (value not shown); quote it") from None
         if not math.isfinite(number):
-            raise self.fail(node, "YAML-NUMBER", f"{text!r} is not a finite number; quote it")
+            raise self.fail(node, "YAML-NUMBER", "not a finite number (value not shown); quote it")
         return number
 
     def _check_ambiguous(self, node: ScalarNode, path: JsonPath) -> None:
@@ -359,6 +359,9 @@ _QUOTE_WORDS = {"", "~", "y", "n", "yes", "no", "on", "off", "true", "false", "n
 """Plain scalars (compared lowercased) that some YAML reader takes for a boolean or null."""
 _NUMERIC_LOOKING = re.compile(r"[-+]?(?:\.?[0-9][0-9a-fox_.:+-]*|\.(?:inf|nan))", re.IGNORECASE)
 """Strings a YAML 1.1 or 1.2 reader could take for a number, octal, base-60 value or date: quoted on dump."""
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
+                        r"(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?")
+"""Timestamps with a time (`2024-01-01T10:00:00Z`, `2024-1-1 1:2:3`), which YAML readers take for dates: quoted."""
 _PRINTABLE = r"\x20-\x7e\xa0-\u2027\u202f-\u2065\u206a-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
 _PLAIN_SAFE = re.compile(rf"[A-Za-z0-9_/.(+$][{_PRINTABLE}]*")
 """Strings that may be written unquoted (after the checks for `: `, ` #` and a trailing `:` or space)."""
@@ -466,6 +469,7 @@ def _scalar(value: Any) -> str:
     if (
         value.lower() not in _QUOTE_WORDS
         and not _NUMERIC_LOOKING.fullmatch(value)
+        and not _TIMESTAMP.fullmatch(value)
         and _PLAIN_SAFE.fullmatch(value)
         and ": " not in value
         and " #" not in value

@@ -39,13 +39,22 @@ def fixture_repo(tmp_path: Path):
     return copy
 
 
-def run_cli(args: list[str], repo: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run `invoke <args>` from the project in a subprocess against `repo`; returns the finished process."""
+def cli_argv(args: list[str]) -> list[str]:
+    """The command line of `invoke <args>` with this project's tasks, whatever the working directory."""
+    return [sys.executable, "-m", "invoke", "--search-root", str(PROJECT), *args]
+
+
+def cli_env(repo: Path, **env: str) -> dict[str, str]:
+    """The environment of a CLI run against `repo`: ours without INVOKE_* settings, plus `env`."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
     environ.update({"INVOKE_GITOPS_REPO": str(repo), "PYTHONDONTWRITEBYTECODE": "1"}, **env)
+    return environ
+
+
+def run_cli(args: list[str], repo: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `invoke <args>` from the project in a subprocess against `repo`; returns the finished process."""
     return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(PROJECT), *args],
-        capture_output=True, text=True, timeout=timeout, env=environ, cwd=repo,
+        cli_argv(args), capture_output=True, text=True, timeout=timeout, env=cli_env(repo, **env), cwd=repo,
     )
 
 

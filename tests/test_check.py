@@ -96,3 +96,39 @@ def test_unknown_format_is_a_usage_error(fixture_repo):
 def test_missing_kustomize_is_a_tool_error(fixture_repo):
     proc = run_cli(["check"], fixture_repo("minimal"), KUSTOMIZE="/nonexistent/kustomize")
     assert proc.returncode == 4
+
+
+SOPS_SECRET = """apiVersion: v1
+kind: Secret
+metadata:
+  name: web-extra
+type: Opaque
+stringData:
+  API_TOKEN: {value}
+sops:
+  mac: ENC[AES256_GCM,data:bWFjbWFj,iv:aXZpdml2,tag:dGFndGFn,type:str]
+  lastmodified: "2026-11-01T10:00:00Z"
+  version: 3.9.0
+  encrypted_regex: ^(data|stringData)$
+  age:
+    - recipient: age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq
+      enc: |
+        -----BEGIN AGE ENCRYPTED FILE-----
+        YWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IFgyNTUxOQ==
+        -----END AGE ENCRYPTED FILE-----
+"""
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("ENC[AES256_GCM,data:c2VjcmV0dmFsdWU=,iv:aXZpdml2aXZpdml2,tag:dGFndGFndGFndGFn,type:str]", []),
+    ("hunter2-plaintext-token", ["base/web/secret.sops.yaml:7:3: error SEC-SOPS"]),
+])
+def test_sops_encrypted_secret_passes_the_schema_and_plaintext_in_it_is_caught(fixture_repo, kz, value, expected):
+    root = fixture_repo("webapp")
+    (root / "base/web/secret.sops.yaml").write_text(SOPS_SECRET.format(value=value))
+    kustomization = root / "base/web/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - secret.sops.yaml\n")
+    repo = Repo(root)
+    found = [str(f) for f in run_check(repo, repo.select_envs("all"), kz).findings]
+    assert [line[: len(expected[0])] for line in found] == expected if expected else found == []
+    assert not any("hunter2" in line for line in found)

@@ -1,0 +1,101 @@
+"""Isolation rules: an environment's rendered output reaches only its own cluster, and only namespaced objects.
+
+Two isolation rules are reported by other stages and only catalogued here: `ISO-CROSS-ENV` (an overlay reads
+another environment's folder: `sources.py`, before kustomize runs) and, for V36, `ISO-CLUSTER-DISTINCT`, whose
+check is `bootstrap.check_isolation` (also run by `render`); `invoke check` calls it here so that it reports the
+problem too, with the policy's severity.
+
+Usage:
+    from phoenix_gitops.rules import isolation
+    list(isolation.forbidden_kinds(view))    # a Hit per Argo CD Application/AppProject or Flux object in app output
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from .. import bootstrap
+from ..sourcemap import Location
+from .model import View
+from .registry import Hit, document, rule
+
+CORE_CLUSTER_SCOPED = frozenset({
+    "Namespace", "Node", "PersistentVolume", "ComponentStatus", "ClusterRole", "ClusterRoleBinding", "StorageClass",
+    "CSIDriver", "CSINode", "VolumeAttachment", "VolumeAttributesClass", "CustomResourceDefinition",
+    "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding", "PriorityClass",
+    "RuntimeClass", "IngressClass", "IPAddress", "ServiceCIDR", "APIService", "CertificateSigningRequest",
+    "ClusterTrustBundle", "FlowSchema", "PriorityLevelConfiguration", "PodSecurityPolicy", "DeviceClass",
+    "ResourceSlice", "StorageVersionMigration", "StorageVersion", "SelfSubjectReview", "TokenReview",
+    "SubjectAccessReview", "SelfSubjectAccessReview", "SelfSubjectRulesReview",
+})
+"""Cluster-scoped kinds of the Kubernetes API groups (CRD kinds take their scope from schemas/crds/index.json)."""
+
+document(
+    "ISO-CROSS-ENV", family="isolation", stage="sources.py (before kustomize runs)",
+    title="An overlay never reads another environment's folder",
+    why="""A path from `overlays/prod` into `overlays/staging` (or any other environment) lets a change meant for
+    one cluster land in another: the environment boundary is the folder.""",
+    fix="Move what both environments need into `base/` (or a component) and reference it from each overlay.",
+)
+
+
+@rule(
+    "ISO-CLUSTER-DISTINCT", v="V36", family="isolation", scope="cross-env", defaults=("-", "error", "error"),
+    suppressible=False,
+    title="Each environment is its own cluster",
+    why="""The environment boundary is a cluster, not a namespace: two environment files naming the same cluster,
+    API server or Argo CD project let one environment's sync change the other's objects.""",
+    fix="""Give every `overlays/<env>/environment.yaml` its own `cluster`, `server` and `argocdProject`.""",
+    interpretation="""Compares the environment files' `cluster`, `server` (ignoring case, a trailing `/` and `:443`)
+    and `argocdProject` across every environment of the repository, whichever were selected; the Argo CD
+    Applications and Flux Kustomizations generated from them then differ too (`render` checks those). The check is
+    `bootstrap.check_isolation`, the same one `render` runs; the finding is on the later environment of a pair
+    (by name) with that environment's severity.""",
+)
+def cluster_distinct(views: list[View], context: Any) -> Iterator[tuple[str, Hit]]:
+    for finding in bootstrap.check_isolation(context.envs, {}):
+        if finding.rule == "ISO-CLUSTER-DISTINCT" and finding.env:
+            yield finding.env, Hit(None, (), finding.message,
+                                   location=Location(finding.path, finding.line, finding.col))
+
+
+def _key(group: str, kind: str) -> str:
+    return f"{group}/{kind}" if group else kind
+
+
+@rule(
+    "ISO-FORBIDDEN-KIND", family="isolation", defaults=("error", "error", "error"),
+    title="No Argo CD or Flux objects in an app's rendered output",
+    why="""Whoever can change an app overlay must not be able to create Applications, AppProjects or Flux sources:
+    that is how an app team reaches other clusters and projects (CVE-2022-24768). Bootstrap objects are generated
+    into `clusters/<env>/`, an admin-owned path.""",
+    fix="""Remove the object from the overlay; `invoke render` generates the Argo CD Applications and Flux
+    Kustomizations from the environment files.""",
+    interpretation="The kinds are the policy's `forbiddenKinds` (`<group>/<Kind>`).",
+)
+def forbidden_kinds(view: View) -> Iterator[Hit]:
+    forbidden = {str(k) for k in view.setting("forbiddenKinds") or []}
+    for res in view.resources:
+        if _key(res.group, res.kind) in forbidden:
+            yield Hit(res, ("kind",), f"{res.api_version} {res.kind} does not belong in an app's rendered output")
+
+
+@rule(
+    "ISO-CLUSTER-SCOPED", family="isolation", defaults=("error", "error", "error"),
+    title="Cluster-scoped kinds only from the allow-list",
+    why="""A cluster-scoped object (ClusterRole, webhook, CRD, StorageClass, ...) affects every namespace of the
+    cluster, not just the app's; the Argo CD project only allows what its `clusterResourceWhitelist` lists.""",
+    fix="""Keep the object out of the app (it belongs to the platform's own repository), or, if every app may own
+    it, add it to the policy's `clusterScopedKinds` and to the AppProject's whitelist.""",
+    interpretation="""The allow-list is the policy's `clusterScopedKinds` (`Kind` for the core groups, `<group>/<Kind>`
+    otherwise): `Namespace` by default, as the generated AppProject allows. CRD kinds are cluster-scoped when their
+    CRD says so (schemas/crds/index.json).""",
+)
+def cluster_scoped(view: View) -> Iterator[Hit]:
+    allowed = {str(k) for k in view.setting("clusterScopedKinds") or []}
+    for res in view.resources:
+        core = res.group == "" or "." not in res.group or res.group.endswith(".k8s.io")
+        crd_scope = view.schemas.scope(res.api_version, res.kind) if view.schemas is not None else None
+        scoped = crd_scope == "Cluster" if crd_scope else (core and res.kind in CORE_CLUSTER_SCOPED)
+        if scoped and _key(res.group, res.kind) not in allowed and not (core and res.kind in allowed):
+            yield Hit(res, ("kind",), f"{res.kind} is cluster-scoped and not in the policy's clusterScopedKinds")

@@ -1,0 +1,490 @@
+"""Secrets rules: no plaintext Secret or secret literal anywhere in git; ESO, Sealed Secrets and SOPS done right.
+
+Values are read, never repeated: every message names the rule, the key and the place, and shows a matched value
+as `****` at most. Scanned values are the literal `env[].value` of every container of every workload and the
+`data` of every ConfigMap (generated ones included); Secrets themselves are rule V06.
+
+The SOPS checks follow the file format: a document is SOPS-encrypted when it has a top-level `sops:` mapping with
+`sops.mac`, and every value it encrypts (all values except keys ending in `_unencrypted`, or as `encrypted_regex`,
+`unencrypted_regex`, `encrypted_suffix` say; a Secret's `data`/`stringData` always) is `ENC[...]` or empty. A
+dotenv file is SOPS-encrypted when it has a `sops_mac=ENC[...]` line and every other value is `ENC[...]`.
+
+Usage:
+    from phoenix_gitops.rules import secrets
+    list(secrets.secret_name(view))      # Hit(..., "env SECRET_KEY_BASE has a literal value (****) ...")
+    secrets.entropy("k3Jd9...", secrets.BASE64_CHARS)   # Shannon entropy in bits per character
+"""
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..findings import json_path
+from ..sourcemap import Location
+from ..yamlio import MAX_BYTES, YamlError, iter_paths, load_text
+from .model import JsonPath, Res, View, as_dict, as_list, containers_of, each_app, kustomization_docs
+from .registry import CATALOGUE, Hit, rule
+
+__all__ = ["entropy", "sops_problems", "BASE64_CHARS", "HEX_CHARS"]
+
+BASE64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_="
+HEX_CHARS = "0123456789abcdefABCDEF"
+_ENC = re.compile(r"^ENC\[[A-Za-z0-9_]+,data:.*\]$", re.S)
+_REFERENCE = re.compile(r"\$\([A-Za-z_][A-Za-z0-9_]*\)|\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_DIGEST = re.compile(r"sha(?:256|384|512):[0-9a-fA-F]{32,}")
+_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+_ENC_ANY = re.compile(r"ENC\[[^\]]*\]")
+_CANDIDATE = re.compile(r"[A-Za-z0-9+/=_-]+")
+_URL_CREDENTIALS = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://([^\s/@:]*):([^\s/@]+)@")
+_PRIVATE_KEY = re.compile(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----")
+_TOKENS = (
+    ("an AWS access key ID", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{22,}\b")),
+    ("a GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
+    ("a Slack token", re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}")),
+    ("a Stripe live key", re.compile(r"\b[rs]k_live_[A-Za-z0-9]{16,}")),
+    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
+    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")),
+)
+_SEALED_SCOPE = "sealedsecrets.bitnami.com/"
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_PHOENIX_SECRETS = ("SECRET_KEY_BASE", "DATABASE_URL", "RELEASE_COOKIE")
+
+
+def entropy(text: str, charset: str) -> float:
+    """Shannon entropy of `text` over `charset`, in bits per character (detect-secrets' measure)."""
+    if not text:
+        return 0.0
+    total = 0.0
+    for char in set(text):
+        if char in charset:
+            share = text.count(char) / len(text)
+            total -= share * math.log2(share)
+    return total
+
+
+def _literal(value: str) -> bool:
+    """False for empty values and values that are only `$(VAR)`/`${VAR}` references and punctuation."""
+    return bool(re.search(r"[A-Za-z0-9]", _REFERENCE.sub("", value)))
+
+
+# What gets scanned ------------------------------------------------------------------------------------------
+
+
+def scanned(view: View) -> list[tuple[Res, JsonPath, str, str, str]]:
+    """(resource, path, key, value, what) for every literal env value and every ConfigMap value of the view."""
+    cache = view.memo.get("scanned")
+    if cache is not None:
+        return cache
+    found: list[tuple[Res, JsonPath, str, str, str]] = []
+    for res in view.workloads:
+        for path, container in containers_of(res):
+            for index, entry in enumerate(as_list(container.get("env"))):
+                if isinstance(entry, dict) and isinstance(entry.get("value"), str):
+                    found.append((res, path + ("env", index, "value"), str(entry.get("name", "")), entry["value"], "env"))
+    for cm in view.of_kind("ConfigMap"):
+        for key, value in as_dict(cm.data.get("data")).items():
+            if isinstance(value, str):
+                found.append((cm, ("data", key), str(key), value, "ConfigMap key"))
+    view.memo["scanned"] = found
+    return found
+
+
+# SOPS -----------------------------------------------------------------------------------------------------
+
+
+def sops_problems(data: Any) -> list[tuple[JsonPath, str]]:
+    """Why a document with a top-level `sops:` is not fully encrypted: [(path, message)] (empty when it is)."""
+    if not isinstance(data, dict) or not isinstance(data.get("sops"), dict):
+        return [((), "no top-level sops: mapping")]
+    config = data["sops"]
+    problems: list[tuple[JsonPath, str]] = []
+    mac = config.get("mac")
+    if not (isinstance(mac, str) and _ENC.match(mac)):
+        problems.append((("sops",), "sops.mac is missing: the file is not a complete SOPS encryption"))
+    try:
+        patterns = {key: re.compile(str(config[key])) for key in ("encrypted_regex", "unencrypted_regex") if config.get(key)}
+    except re.error:
+        return problems + [(("sops",), "sops has an invalid encrypted_regex/unencrypted_regex")]
+    suffix = config.get("encrypted_suffix")
+    plain_suffix = config.get("unencrypted_suffix") or "_unencrypted"
+    secret = data.get("kind") == "Secret"
+    for path, value in iter_paths(data):
+        if not path or path[0] == "sops" or isinstance(value, (dict, list)) or value is None or value == "":
+            continue
+        keys = [str(p) for p in path if isinstance(p, str)]
+        if secret and path[0] in ("data", "stringData"):
+            encrypted = True
+        elif "encrypted_regex" in patterns:
+            encrypted = any(patterns["encrypted_regex"].search(k) for k in keys)
+        elif "unencrypted_regex" in patterns:
+            encrypted = not any(patterns["unencrypted_regex"].search(k) for k in keys)
+        elif suffix:
+            encrypted = any(k.endswith(str(suffix)) for k in keys)
+        else:
+            encrypted = not any(k.endswith(str(plain_suffix)) for k in keys)
+        if path[0] in ("apiVersion", "kind", "metadata"):  # left readable for kustomize unless a regex says otherwise
+            encrypted = encrypted and "encrypted_regex" in patterns
+        if encrypted and not (isinstance(value, str) and _ENC.match(value)):
+            problems.append((path, f"{json_path(path)} is not encrypted (plaintext next to SOPS ciphertext)"))
+    return problems
+
+
+def _dotenv(text: str) -> tuple[bool, list[tuple[int, str]]]:
+    """(is SOPS, [(line, message)]) for a dotenv file."""
+    lines = text.splitlines()
+    is_sops = any(line.startswith("sops_mac=") for line in lines)
+    problems = []
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or "=" not in stripped:
+            continue
+        key, _, value = stripped.partition("=")
+        if key.startswith("sops_"):
+            if key == "sops_mac" and not _ENC.match(value):
+                problems.append((number, "sops_mac is not an ENC[...] value"))
+            continue
+        if value and not _ENC.match(value):
+            problems.append((number, f"{key} is not encrypted (plaintext next to SOPS ciphertext)"))
+    return is_sops, problems
+
+
+class _Input:
+    """One file a secretGenerator reads, as judged: plaintext, or SOPS (with its problems)."""
+
+    def __init__(self, doc: Any, path: JsonPath, rel: str, sops: bool, problems: list[tuple[Location, str]],
+                 readable: bool = True) -> None:
+        self.doc, self.path, self.rel, self.sops, self.problems, self.readable = doc, path, rel, sops, problems, readable
+
+
+def _generator_inputs(view: View) -> list[_Input]:
+    cache = view.memo.get("generator inputs")
+    if cache is not None:
+        return cache
+    inputs: list[_Input] = []
+    root = view.root.resolve()
+    for doc in kustomization_docs(view):
+        for g_index, generator in enumerate(as_list(doc.data.get("secretGenerator"))):
+            if not isinstance(generator, dict):
+                continue
+            entries: list[tuple[JsonPath, str]] = [(("secretGenerator", g_index, "env"), str(generator["env"]))] \
+                if isinstance(generator.get("env"), str) else []
+            for key in ("envs", "files"):
+                for index, entry in enumerate(as_list(generator.get(key))):
+                    if isinstance(entry, str):
+                        source = entry.split("=", 1)[1] if key == "files" and "=" in entry else entry
+                        entries.append((("secretGenerator", g_index, key, index), source))
+            for path, source in entries:
+                inputs.append(_judge(doc, path, source, root))
+    view.memo["generator inputs"] = inputs
+    return inputs
+
+
+def _judge(doc: Any, path: JsonPath, source: str, root: Path) -> _Input:
+    folder = (root / doc.source).parent
+    target = (folder / source).resolve()
+    rel = source
+    if not target.is_relative_to(root) or not target.is_file():
+        return _Input(doc, path, rel, False, [], readable=False)
+    rel = target.relative_to(root).as_posix()
+    try:
+        raw = target.read_bytes()[: MAX_BYTES + 1]
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return _Input(doc, path, rel, False, [])
+    if target.suffix in (".yaml", ".yml", ".json") or text.lstrip().startswith("{"):
+        try:
+            docs = load_text(raw, rel)
+        except YamlError:
+            docs = []
+        encrypted = [d for d in docs if isinstance(d.data, dict) and "sops" in d.data]
+        if encrypted:
+            problems = [(Location(rel, *d.position(p)), message) for d in encrypted for p, message in sops_problems(d.data)]
+            return _Input(doc, path, rel, True, problems)
+        return _Input(doc, path, rel, False, [])
+    is_sops, lines = _dotenv(text)
+    return _Input(doc, path, rel, is_sops, [(Location(rel, line, 1), message) for line, message in lines])
+
+
+# Rules ----------------------------------------------------------------------------------------------------
+
+
+@rule(
+    "PHX-V06", v="V06", family="phoenix", scope="rendered", defaults=("error", "error", "error"),
+    title="No plaintext Secret and no plaintext secretGenerator input",
+    why="""Base64 is not encryption: a Secret's `data`/`stringData`, a `secretGenerator` literal or an unencrypted
+    env/file it reads is the secret itself, in git history forever, for everyone with read access to the repo.""",
+    fix="""Create the Secret from an `ExternalSecret` (recommended), a `SealedSecret`, or a SOPS-encrypted file; a
+    `secretGenerator` may only read SOPS-encrypted `envs`/`files`. Rotate any value that was committed.""",
+    interpretation="""Checks the rendered Secrets (a Secret with a top-level `sops:` is left to SEC-SOPS; one made by
+    a secretGenerator is judged at its source) and, as a source rule, every kustomization's `secretGenerator`. A
+    non-sensitive Secret (e.g. a public CA bundle) can carry a suppression with its reason.""",
+)
+def v06(view: View) -> Iterator[Hit]:
+    for res in view.of_kind("Secret"):
+        if res.api_version != "v1" or "configuredIn" in res.origin or isinstance(res.data.get("sops"), dict):
+            continue
+        for key in ("data", "stringData"):
+            values = as_dict(res.data.get(key))
+            if values:
+                yield Hit(res, (key,), f"{res.label} has plaintext {key} (keys {', '.join(sorted(map(str, values)))}; "
+                          "values not shown)")
+    for doc in kustomization_docs(view):
+        for g_index, generator in enumerate(as_list(doc.data.get("secretGenerator"))):
+            literals = [str(x) for x in (as_list(generator.get("literals")))] if isinstance(generator, dict) else []
+            if literals:
+                keys = ", ".join(sorted({x.split("=", 1)[0] for x in literals}))
+                yield Hit(None, (), f"secretGenerator {generator.get('name')!r} has literals (keys {keys}; values not "
+                          "shown)", location=Location(doc.source, *doc.position(("secretGenerator", g_index, "literals"))))
+    for item in _generator_inputs(view):
+        if item.readable and not item.sops:
+            yield Hit(None, (), f"secretGenerator reads {item.rel}, which is not SOPS-encrypted",
+                      location=Location(item.doc.source, *item.doc.position(item.path)))
+
+
+@rule(
+    "PHX-V07", v="V07", family="phoenix", defaults=("error", "error", "error"),
+    title="SECRET_KEY_BASE, DATABASE_URL and RELEASE_COOKIE come from a managed Secret",
+    why="""These three are the app's keys: whoever has SECRET_KEY_BASE forges sessions, DATABASE_URL holds the
+    database password, RELEASE_COOKIE grants remote code execution. A literal or a ConfigMap puts them in git; a Secret
+    nobody manages is a Secret someone created by hand.""",
+    fix="""Give C (and the migration Job, for the first two) `valueFrom.secretKeyRef` (or `envFrom.secretRef`) on a
+    Secret made by an ExternalSecret, SealedSecret or SOPS file of the same build, or list a pre-provisioned Secret in
+    the policy's `preProvisionedSecrets`.""",
+)
+def v07(view: View) -> Iterator[Hit]:
+    targets: list[tuple[Res, JsonPath, tuple[str, ...]]] = [(app, c_path, _PHOENIX_SECRETS) for app, c_path, _ in each_app(view)]
+    for job in view.jobs:
+        found = list(containers_of(job, ("containers",)))
+        chosen = next((p for p, c in found if "migrate" in " ".join(map(str, (as_list(c.get("command"))) + (as_list(c.get("args")))))),
+                      found[0][0] if found else None)
+        if chosen is not None:
+            targets.append((job, chosen, _PHOENIX_SECRETS[:2]))
+    for res, c_path, names in targets:
+        for name in names:
+            found_env = view.resolve(res, c_path, name)
+            if found_env is None:
+                yield Hit(res, c_path + ("env",), f"{name} is not set; take it from a managed Secret (secretKeyRef)")
+            elif found_env.how in ("value", "configmap"):
+                where = "env[].value" if found_env.how == "value" else f"ConfigMap {found_env.ref}"
+                yield Hit(res, c_path + ("env",), f"{name} is given in {where} (value not shown); take it from a "
+                          "managed Secret", at=(found_env.res, found_env.path))
+            elif found_env.how == "secret" and found_env.ref and view.secret_source(found_env.ref) is None:
+                yield Hit(res, c_path + ("env",), f"{name} reads Secret {found_env.ref!r}, which no ExternalSecret, "
+                          "SealedSecret or SOPS file of this build makes and the policy does not list as "
+                          "pre-provisioned", at=(found_env.res, found_env.path))
+
+
+@rule(
+    "SEC-SECRET-NAME", family="secrets", defaults=("error", "error", "error"),
+    title="No literal value for a secret-named variable or ConfigMap key",
+    why="""A variable named like a secret (`SECRET_KEY_BASE`, `RELEASE_COOKIE`, `*_PASSWORD`, `*_TOKEN`,
+    `*_SECRET`, ...) with a literal value is a secret in git. Line-based scanners miss it in a Kubernetes env list,
+    where the name and the value are on different lines.""",
+    fix="Move the value into the secret store and read it with `valueFrom.secretKeyRef`; rotate the committed value.",
+    interpretation="""The names are the policy's `secretNames` (glob patterns, case-insensitive). A value made only
+    of `$(VAR)`/`${VAR}` references is not a literal. URLs are SEC-URL-CREDENTIALS' job.""",
+)
+def secret_name(view: View) -> Iterator[Hit]:
+    patterns = [str(p).upper() for p in view.setting("secretNames") or []]
+    for res, path, key, value, what in scanned(view):
+        if _literal(value) and any(fnmatch.fnmatchcase(key.upper(), p) for p in patterns):
+            yield Hit(res, path, f"{what} {key} has a literal value (****); read it from a Secret")
+
+
+@rule(
+    "SEC-URL-CREDENTIALS", family="secrets", defaults=("error", "error", "error"),
+    title="No credentials in URLs",
+    why="""`scheme://user:password@host` (a `DATABASE_URL`, `REDIS_URL`, ...) carries the password in clear; it ends
+    up in git, in rendered manifests and in every diff.""",
+    fix="""Keep the whole URL in the secret store (`DATABASE_URL` from `secretKeyRef`), or build it from `$(VAR)`
+    references to secret-backed variables.""",
+)
+def url_credentials(view: View) -> Iterator[Hit]:
+    for res, path, key, value, what in scanned(view):
+        for match in _URL_CREDENTIALS.finditer(value):
+            if _literal(match.group(2)):
+                yield Hit(res, path, f"{what} {key} holds a URL with a password (scheme://user:****@host)")
+                break
+
+
+@rule(
+    "SEC-PRIVATE-KEY", family="secrets", defaults=("error", "error", "error"),
+    title="No private keys",
+    why="A PEM private key in an env value or ConfigMap is readable by anyone with read access to the repo or namespace.",
+    fix="Store the key in the secret store and mount it from a Secret made by an ExternalSecret; rotate it.",
+)
+def private_key(view: View) -> Iterator[Hit]:
+    for res, path, key, value, what in scanned(view):
+        if _PRIVATE_KEY.search(value):
+            yield Hit(res, path, f"{what} {key} contains a PEM private key (****)")
+
+
+@rule(
+    "SEC-TOKEN-FORMAT", family="secrets", defaults=("error", "error", "error"),
+    title="No values shaped like known tokens",
+    why="""AWS access keys, GitHub/GitLab/Slack tokens, Stripe live keys, Google API keys and JWTs have recognisable
+    shapes; one in git is a leaked credential whatever its variable is called.""",
+    fix="Revoke the token, move the new one into the secret store and read it with `secretKeyRef`.",
+)
+def token_format(view: View) -> Iterator[Hit]:
+    for res, path, key, value, what in scanned(view):
+        for label, pattern in _TOKENS:
+            if pattern.search(value):
+                yield Hit(res, path, f"{what} {key} contains what looks like {label} (****)")
+                break
+
+
+@rule(
+    "SEC-ENTROPY", family="secrets", defaults=("warning", "warning", "error"),
+    title="No high-entropy strings in env values or ConfigMaps",
+    why="""Random-looking strings are usually keys, passwords or tokens, whatever their name. The limits are
+    detect-secrets' defaults: 4.5 bits per character for base64-like strings, 3.0 for hex.""",
+    fix="""Move the value into the secret store; if it is not a secret (a public key, a checksum), suppress the rule on
+    the resource with the reason.""",
+    interpretation="""Candidates are runs of base64/hex characters at least the policy's `entropy.minLength` (20)
+    long, after removing `$(VAR)`/`${VAR}` references, `sha256:` digests, UUIDs and `ENC[...]` values; all-digit hex
+    strings get detect-secrets' numeric adjustment.""",
+)
+def high_entropy(view: View) -> Iterator[Hit]:
+    limits = as_dict(view.setting("entropy"))
+    b64, hexa = float(limits.get("base64Limit", 4.5)), float(limits.get("hexLimit", 3.0))
+    shortest = int(limits.get("minLength", 20))
+    for res, path, key, value, what in scanned(view):
+        cleaned = _ENC_ANY.sub(" ", _UUID.sub(" ", _DIGEST.sub(" ", _REFERENCE.sub(" ", value))))
+        for candidate in _CANDIDATE.findall(cleaned):
+            if len(candidate) < shortest:
+                continue
+            if all(c in HEX_CHARS for c in candidate):
+                score = entropy(candidate, HEX_CHARS)
+                if candidate.isdigit():
+                    score -= 1.2 / math.log2(len(candidate))
+                kind, limit = "hex", hexa
+            else:
+                score, kind, limit = entropy(candidate, BASE64_CHARS), "base64", b64
+            if score > limit:
+                yield Hit(res, path, f"{what} {key} contains a high-entropy {kind} string ({score:.1f} > {limit} bits "
+                          "per character; ****)")
+                break
+
+
+@rule(
+    "SEC-SOPS", family="secrets", defaults=("error", "error", "error"),
+    title="SOPS files are completely encrypted",
+    why="""A value added in plaintext to a SOPS file after encryption stays plaintext in git (SOPS's MAC only fails
+    at decryption time, in the cluster); a file without `sops.mac` is not a SOPS encryption at all.""",
+    fix="Re-encrypt the file with `sops --encrypt --in-place` (or `sops edit`) so every value is `ENC[...]` and the MAC "
+        "is recomputed.",
+    interpretation="""Checks rendered documents with a top-level `sops:` and every SOPS file a `secretGenerator`
+    reads (YAML, JSON or dotenv). Empty values are left unwrapped by SOPS and accepted.""",
+)
+def sops(view: View) -> Iterator[Hit]:
+    for res in view.resources:
+        if "sops" in res.data:
+            for path, message in sops_problems(res.data):
+                yield Hit(res, path, f"{res.label}: {message}")
+    for item in _generator_inputs(view):
+        for location, message in item.problems:
+            yield Hit(None, (), f"{item.rel}: {message}", location=location)
+
+
+def _scope(res: Res) -> str:
+    template = as_dict(as_dict(res.spec.get("template")).get("metadata"))
+    annotations = {**as_dict(template.get("annotations")), **res.annotations}
+    if str(annotations.get(f"{_SEALED_SCOPE}cluster-wide", "")).lower() == "true":
+        return "cluster-wide"
+    if str(annotations.get(f"{_SEALED_SCOPE}namespace-wide", "")).lower() == "true":
+        return "namespace-wide"
+    return "strict"
+
+
+@rule(
+    "SEC-SEALED-CLUSTER-WIDE", family="secrets", defaults=("-", "warning", "error"),
+    title="No cluster-wide SealedSecrets",
+    why="""A cluster-wide SealedSecret can be decrypted by anyone who can create a SealedSecret in any namespace of
+    the cluster (Sealed Secrets v0.6.0 notes).""",
+    fix="Re-seal with the default strict scope (`kubeseal --scope strict`) for the final name and namespace.",
+)
+def sealed_cluster_wide(view: View) -> Iterator[Hit]:
+    for res in view.of_kind("SealedSecret"):
+        if _scope(res) == "cluster-wide":
+            yield Hit(res, ("metadata", "annotations"), f"{res.label} is sealed cluster-wide")
+
+
+def _source_doc(view: View, res: Res) -> Any:
+    if view.graph is None or "path" not in res.origin:
+        return None
+    docs = [d for d in view.graph.documents.get(res.origin["path"], [])
+            if isinstance(d.data, dict) and d.data.get("kind") == res.kind]
+    named = [d for d in docs if str(as_dict(d.data.get("metadata")).get("name", "")) in res.name]
+    return (named or docs or [None])[0]
+
+
+@rule(
+    "SEC-SEALED-RENAMED", family="secrets", defaults=("error", "error", "error"),
+    title="Kustomize does not rename or move a scoped SealedSecret",
+    why="""A strict-scope SealedSecret is bound to its name and namespace, a namespace-wide one to its namespace: a
+    `namePrefix`, `nameSuffix` or `namespace` transform makes it undecryptable, and the Secret never appears.""",
+    fix="""Seal the value for the final (rendered) name and namespace and keep the SealedSecret out of the transform
+    (or seal it namespace-wide when only the name changes).""",
+    interpretation="""Compares the rendered name and namespace with the source document (kustomize's origin); a
+    namespace the source does not record is not compared.""",
+)
+def sealed_renamed(view: View) -> Iterator[Hit]:
+    for res in view.of_kind("SealedSecret"):
+        scope = _scope(res)
+        doc = _source_doc(view, res)
+        if scope == "cluster-wide" or doc is None:
+            continue
+        metadata = as_dict(doc.data.get("metadata"))
+        if scope == "strict" and metadata.get("name") and str(metadata["name"]) != res.name:
+            yield Hit(res, ("metadata", "name"), f"{res.label} was sealed (strict scope) as {metadata['name']!r}; "
+                      "kustomize renamed it, so it cannot be decrypted",
+                      location=Location(doc.source, *doc.position(("metadata", "name"))))
+        if metadata.get("namespace") and str(metadata["namespace"]) != res.namespace:
+            yield Hit(res, ("metadata", "namespace"), f"{res.label} was sealed for namespace {metadata['namespace']!r} "
+                      f"but renders into {res.namespace!r}",
+                      location=Location(doc.source, *doc.position(("metadata", "namespace"))))
+
+
+@rule(
+    "SEC-SEALED-REUSED", family="secrets", scope="cross-env", defaults=("error", "error", "error"),
+    title="No SealedSecret ciphertext shared between environments",
+    why="""Each cluster's controller has its own key: a ciphertext copied from another environment cannot decrypt,
+    and if it does the clusters share a sealing key (and the secret).""",
+    fix="Seal the value separately with each environment's certificate (`kubeseal --cert <env cert>`).",
+)
+def sealed_reused(views: list[View], context: Any) -> Iterator[tuple[View, Hit]]:
+    active = [v for v in views if context.policy.enabled(CATALOGUE["SEC-SEALED-REUSED"], v.env.name)]
+    seen: dict[str, list[tuple[View, Res, str]]] = defaultdict(list)
+    for view in active:
+        for res in view.of_kind("SealedSecret"):
+            for key, cipher in as_dict(res.spec.get("encryptedData")).items():
+                if isinstance(cipher, str) and len(cipher) >= 16:
+                    seen[cipher].append((view, res, str(key)))
+    for places in seen.values():
+        envs = sorted({v.env.name for v, _, _ in places})
+        if len(envs) < 2:
+            continue
+        for view, res, key in places:
+            others = ", ".join(e for e in envs if e != view.env.name)
+            yield view, Hit(res, ("spec", "encryptedData", key), f"{res.label}: the ciphertext of {key} is also used "
+                            f"in {others}")
+
+
+@rule(
+    "SEC-LAST-APPLIED", family="secrets", defaults=("error", "error", "error"),
+    title="No last-applied-configuration annotations",
+    why="""`kubectl.kubernetes.io/last-applied-configuration` pasted from a live cluster holds the whole object as it
+    was applied, Secret data included.""",
+    fix="Remove the annotation from the source file.",
+)
+def last_applied(view: View) -> Iterator[Hit]:
+    for res in view.resources:
+        if _LAST_APPLIED in res.annotations:
+            yield Hit(res, ("metadata", "annotations", _LAST_APPLIED), f"{res.label} carries {_LAST_APPLIED} (value "
+                      "not shown)")

@@ -1,0 +1,349 @@
+"""Security rules: images, pod and container security contexts, RBAC, host access, the distribution network.
+
+The Phoenix reference rules (V03, V04, V10, V11, V29) cover APP and JOB; the general rules (`K8S-IMAGE-TAG`,
+`K8S-PRIVILEGED`, `K8S-RUN-AS-ROOT`) give every other workload of the build the checks users know from
+kube-linter, kube-score and Polaris, and `K8S-HOST-ACCESS` covers every workload.
+
+Usage:
+    from phoenix_gitops.rules import security
+    list(security.v04(view))        # a Hit per APP/JOB image that is not pinned by digest
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from ..sourcemap import Location
+from .model import (
+    JsonPath, Res, View, as_dict, as_int, as_list, containers_of, each_app, erl_options, image_entry, parse_image,
+    pod_spec_path, selector_matches,
+)
+from .phoenix import dist_range
+from .registry import Hit, rule
+
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+_SECCOMP = ("RuntimeDefault", "Localhost")
+
+
+def _phoenix_workloads(view: View) -> list[Res]:
+    return view.apps + [j for j in view.jobs if j not in view.apps]
+
+
+def _other_workloads(view: View) -> list[Res]:
+    mine = {id(r) for r in _phoenix_workloads(view)}
+    return [w for w in view.workloads if id(w) not in mine]
+
+
+def _image_hit(view: View, res: Res, path: JsonPath, image: str, message: str) -> Hit:
+    """A hit about an image: at the overlay's `images:` entry that set it, else at the container's `image`."""
+    entry = image_entry(view, image)
+    if entry is not None:
+        doc, at = entry
+        return Hit(res, path, message, location=Location(doc.source, *doc.position(at)))
+    return Hit(res, path, message)
+
+
+def _tag_problem(image: str) -> str | None:
+    _, tag, digest = parse_image(image)
+    if digest is None and tag is None:
+        return "has neither a tag nor a digest (it means :latest)"
+    if digest is None and tag == "latest":
+        return "uses the tag latest"
+    return None
+
+
+@rule(
+    "PHX-V03", v="V03", family="phoenix", defaults=("error", "error", "error"),
+    title="APP and JOB images have a tag or digest, never latest",
+    why="""`latest` (or no tag) is a different build on every pull: no reproducible rollback, and the migration
+    Job may run other code than the pods.""",
+    fix="""Set the image in the overlay's `images:` with `newTag` (an immutable tag such as the git SHA) or
+    `digest`.""",
+)
+def v03(view: View) -> Iterator[Hit]:
+    for res in _phoenix_workloads(view):
+        for path, container in containers_of(res):
+            image = str(container.get("image", ""))
+            problem = _tag_problem(image)
+            if problem:
+                yield _image_hit(view, res, path + ("image",), image, f"image of container "
+                                 f"{container.get('name')!r} {problem}")
+
+
+@rule(
+    "PHX-V04", v="V04", family="phoenix", defaults=("-", "warning", "error"),
+    title="APP and JOB images are pinned by digest",
+    why="""A tag can be moved to another build; a digest cannot. Promotion to prod must deploy exactly the bytes that
+    were tested.""",
+    fix="Use `digest: sha256:<64 hex>` in the overlay's `images:` entry (tag optional).",
+)
+def v04(view: View) -> Iterator[Hit]:
+    for res in _phoenix_workloads(view):
+        for path, container in containers_of(res):
+            image = str(container.get("image", ""))
+            if not _DIGEST.search(image):
+                yield _image_hit(view, res, path + ("image",), image, f"image of container "
+                                 f"{container.get('name')!r} is not pinned by digest (@sha256:...)")
+
+
+@rule(
+    "PHX-V10", v="V10", family="phoenix", defaults=("error", "error", "error"),
+    title="Least-privilege service account: no token unless the API strategy needs it",
+    why="""DNS clustering needs no Kubernetes API access. A mounted token or a broad role is a free credential for
+    anyone who gets code execution in the pod (and the cookie grants that).""",
+    fix="""Set `automountServiceAccountToken: false` on the pod (and SA). For libcluster's API strategy only: a
+    namespaced Role with apiGroups `[""]`, resources `endpoints`/`pods`, verbs `get`/`list`/`watch`, bound by a
+    RoleBinding; never a ClusterRole.""",
+)
+def v10(view: View) -> Iterator[Hit]:
+    for app in view.apps:
+        spec = view.pod_spec(app)
+        account = str(spec.get("serviceAccountName") or "default")
+
+        def binds(binding: Res) -> bool:
+            return any(isinstance(s, dict) and s.get("kind") == "ServiceAccount" and s.get("name") == account
+                       and s.get("namespace", binding.namespace) in (binding.namespace, app.namespace)
+                       for s in as_list(binding.data.get("subjects")))
+
+        roles: list[Res] = []
+        for binding in view.of_kind("RoleBinding", "ClusterRoleBinding"):
+            if not binds(binding):
+                continue
+            ref = as_dict(binding.data.get("roleRef"))
+            if binding.kind == "ClusterRoleBinding" or ref.get("kind") == "ClusterRole":
+                yield Hit(binding, ("roleRef",), f"{binding.label} grants a ClusterRole to {app.label}'s service "
+                          f"account {account!r}; use a namespaced Role")
+                continue
+            roles += [r for r in view.of_kind("Role") if r.name == ref.get("name") and r.namespace == binding.namespace]
+        for role in roles:
+            for index, item in enumerate(as_list(role.data.get("rules"))):
+                item = as_dict(item)
+                groups, resources, verbs = (set(map(str, as_list(item.get(k)))) for k in ("apiGroups", "resources", "verbs"))
+                if groups != {""} or not resources <= {"endpoints", "pods"} or not verbs <= {"get", "list", "watch"}:
+                    yield Hit(role, ("rules", index), f"{role.label} (bound to {app.label}'s service account) may only "
+                              "get/list/watch endpoints or pods in the core group")
+        if not roles and spec.get("automountServiceAccountToken") is not False:
+            yield Hit(app, (pod_spec_path(app) or ("spec",)) + ("automountServiceAccountToken",),
+                      "the pod mounts a service-account token it does not need; set automountServiceAccountToken: false")
+
+
+def _effective(pod: dict[str, Any], container: dict[str, Any], key: str) -> Any:
+    own = as_dict(container.get("securityContext"))
+    return own[key] if key in own else as_dict(pod.get("securityContext")).get(key)
+
+
+@rule(
+    "PHX-V11", v="V11", family="phoenix", defaults=("error", "error", "error"),
+    title="APP and JOB run restricted: non-root numeric user, seccomp, no privilege, read-only root",
+    why="""Pod Security "restricted" is the least privilege a web release needs. The generated Dockerfile's
+    `USER nobody` is not numeric, so the kubelet cannot verify `runAsNonRoot` without `runAsUser`.""",
+    fix="""Pod: `runAsNonRoot: true`, `runAsUser: 65534`, `seccompProfile.type: RuntimeDefault`. Every container:
+    `allowPrivilegeEscalation: false`, `readOnlyRootFilesystem: true`, `capabilities.drop: [ALL]`, no
+    `capabilities.add`, not `privileged`.""",
+)
+def v11(view: View) -> Iterator[Hit]:
+    for res in _phoenix_workloads(view):
+        spec_path = pod_spec_path(res) or ("spec",)
+        pod = view.pod_spec(res)
+        seen: set[str] = set()
+        for path, container in containers_of(res, ("initContainers", "containers")):
+            name = container.get("name")
+            context = as_dict(container.get("securityContext"))
+            where = path + ("securityContext",)
+            checks: list[tuple[bool, JsonPath, str, bool]] = [
+                (_effective(pod, container, "runAsNonRoot") is not True, ("runAsNonRoot",), "runAsNonRoot is not true", True),
+                (not ((as_int(_effective(pod, container, "runAsUser")) or 0) > 0), ("runAsUser",),
+                 "runAsUser is not a numeric non-root user", True),
+                (as_dict(_effective(pod, container, "seccompProfile")).get("type") not in _SECCOMP, ("seccompProfile",),
+                 "seccompProfile.type is not RuntimeDefault or Localhost", True),
+                (context.get("allowPrivilegeEscalation") is not False, ("allowPrivilegeEscalation",),
+                 f"container {name!r}: allowPrivilegeEscalation is not false", False),
+                (context.get("readOnlyRootFilesystem") is not True, ("readOnlyRootFilesystem",),
+                 f"container {name!r}: readOnlyRootFilesystem is not true", False),
+                ("ALL" not in as_list(as_dict(context.get("capabilities")).get("drop")), ("capabilities", "drop"),
+                 f"container {name!r}: capabilities.drop does not contain ALL", False),
+                (bool(as_dict(context.get("capabilities")).get("add")), ("capabilities", "add"),
+                 f"container {name!r}: capabilities.add is not empty", False),
+                (context.get("privileged") is True, ("privileged",), f"container {name!r} is privileged", False),
+            ]
+            for failed, key, message, pod_level in checks:
+                if not failed:
+                    continue
+                if pod_level:  # report once, at the pod when the container does not set it itself
+                    at = where + key if key[0] in context else spec_path + ("securityContext",) + key
+                    message = (f"container {name!r}: {message}" if key[0] in context else f"pod securityContext: {message}")
+                else:
+                    at = where + key
+                if message not in seen:
+                    seen.add(message)
+                    yield Hit(res, at, message)
+
+
+@rule(
+    "PHX-V29", v="V29", family="phoenix", defaults=("warning", "error", "error"),
+    title="A NetworkPolicy keeps Erlang distribution to the app's own pods",
+    why="""Distribution traffic is not encrypted and the cookie grants remote code execution: epmd (4369) and the
+    distribution ports must be reachable only from the app's own nodes. HTTP comes through the ingress/Gateway.""",
+    fix="""Select the app's pods with a NetworkPolicy of policyTypes Ingress (and Egress in prod); allow 4369 and the
+    pinned range (port + `endPort`) only `from` a `podSelector` equal to the Deployment's selector, and port `http`
+    from the ingress namespace (the policy's `ingressNamespaces`).""",
+    interpretation="""The required policyTypes per environment are the policy's `networkPolicyTypes`. A `from` peer
+    counts as "the app's own pods" when it is a bare `podSelector` equal to APP's `spec.selector`, or one that
+    selects exactly APP's pods. A rule without `ports` covers every port; named ports are resolved through C's
+    ports.""",
+)
+def v29(view: View) -> Iterator[Hit]:
+    for app, c_path, c in each_app(view):
+        labels = view.pod_labels(app)
+        policies = [p for p in view.of_kind("NetworkPolicy") if p.namespace == app.namespace
+                    and selector_matches(p.spec.get("podSelector"), labels)]
+        if not policies:
+            yield Hit(app, ("spec", "template", "metadata", "labels"), f"no NetworkPolicy selects the pods of {app.label}")
+            continue
+        types: set[str] = set()
+        for policy in policies:
+            declared = policy.spec.get("policyTypes")
+            types |= set(map(str, declared)) if isinstance(declared, list) else {"Ingress"} | ({"Egress"} if "egress" in policy.spec else set())
+        missing = [t for t in view.setting("networkPolicyTypes") or [] if t not in types]
+        if missing:
+            yield Hit(policies[0], ("spec", "policyTypes"), f"no NetworkPolicy of {app.label} has policyTypes "
+                      f"{', '.join(missing)}")
+        names = {str(p.get("name")): as_int(p.get("containerPort")) for p in as_list(c.get("ports")) if isinstance(p, dict)}
+        pinned = dist_range(erl_options(view, app, c_path))
+        protected = {4369} | (set(range(pinned[0], pinned[1] + 1)) if pinned else set())
+        selector = as_dict(app.spec.get("selector"))
+        http_open = False
+        allowed_namespaces = set(view.setting("ingressNamespaces") or [])
+        for policy in policies:
+            for index, item in enumerate(as_list(policy.spec.get("ingress"))):
+                item = as_dict(item)
+                peers = [p for p in as_list(item.get("from")) if isinstance(p, dict)]
+                covered = sorted(p for p in protected if _covers(item, p, names))
+                if covered and not (peers and all(_own_pods(view, app, selector, p) for p in peers)):
+                    yield Hit(policy, ("spec", "ingress", index), f"distribution port(s) {_ports(covered)} are open to "
+                              f"more than the pods of {app.label}")
+                http = names.get("http")
+                if (_covers(item, "http", names) or (http is not None and _covers(item, http, names))) and any(
+                        str(as_dict(as_dict(p.get("namespaceSelector")).get("matchLabels")).get("kubernetes.io/metadata.name"))
+                        in allowed_namespaces for p in peers):
+                    http_open = True
+        if allowed_namespaces and not http_open:
+            yield Hit(policies[0], ("spec", "ingress"), f"port http of {app.label} is not allowed from the ingress "
+                      f"namespace ({', '.join(sorted(allowed_namespaces))})")
+
+
+def _covers(item: dict[str, Any], port: int | str, names: dict[str, int | None]) -> bool:
+    """Whether a NetworkPolicy ingress rule admits TCP `port` (a number, or a port name of the container)."""
+    entries = [e for e in as_list(item.get("ports")) if isinstance(e, dict)]
+    if not entries:
+        return True
+    number = names.get(port) if isinstance(port, str) else port
+    for entry in entries:
+        if entry.get("protocol", "TCP") != "TCP":
+            continue
+        value = entry.get("port")
+        if value is None:
+            return True
+        if isinstance(value, str) and as_int(value) is None:
+            if value == port or (number is not None and names.get(value) == number):
+                return True
+            continue
+        low = as_int(value)
+        high = as_int(entry.get("endPort")) or low
+        if number is not None and low is not None and high is not None and low <= number <= high:
+            return True
+    return False
+
+
+def _own_pods(view: View, app: Res, selector: dict[str, Any], peer: dict[str, Any]) -> bool:
+    if set(peer) != {"podSelector"}:
+        return False
+    chosen = as_dict(peer["podSelector"])
+    if chosen and not chosen.get("matchExpressions") and chosen.get("matchLabels") == selector.get("matchLabels"):
+        return True
+    return view.selects_exactly(chosen, app)
+
+
+def _ports(ports: list[int]) -> str:
+    return f"{ports[0]}" if len(ports) == 1 else ", ".join(map(str, ports))
+
+
+@rule(
+    "K8S-IMAGE-TAG", family="general", defaults=("error", "error", "error"),
+    title="Other workloads' images have a tag or digest, never latest",
+    why="""The same as V03 for every workload that is not APP or JOB (workers, sidecar Deployments, CronJobs):
+    `latest` or no tag is a different build on every pull.""",
+    fix="Pin the image with an immutable tag or a digest (kustomize `images:`).",
+)
+def image_tag(view: View) -> Iterator[Hit]:
+    for res in _other_workloads(view):
+        for path, container in containers_of(res):
+            image = str(container.get("image", ""))
+            problem = _tag_problem(image)
+            if problem:
+                yield _image_hit(view, res, path + ("image",), image,
+                                 f"image of container {container.get('name')!r} {problem}")
+
+
+@rule(
+    "K8S-PRIVILEGED", family="general", defaults=("error", "error", "error"),
+    title="No privileged containers or privilege escalation (other workloads)",
+    why="""A privileged container, or one that may gain privileges (setuid binaries, `allowPrivilegeEscalation`
+    defaults to true), is root on the node after one exploit. V11 covers APP and JOB.""",
+    fix="Set `privileged: false` (or leave it out), `allowPrivilegeEscalation: false`, and add no `SYS_ADMIN`/`ALL`"
+        " capabilities.",
+)
+def privileged(view: View) -> Iterator[Hit]:
+    for res in _other_workloads(view):
+        for path, container in containers_of(res, ("initContainers", "containers")):
+            context = as_dict(container.get("securityContext"))
+            name = container.get("name")
+            if context.get("privileged") is True:
+                yield Hit(res, path + ("securityContext", "privileged"), f"container {name!r} is privileged")
+            if context.get("allowPrivilegeEscalation") is not False:
+                yield Hit(res, path + ("securityContext",), f"container {name!r}: allowPrivilegeEscalation is not false")
+            added = {str(c).upper() for c in as_list(as_dict(context.get("capabilities")).get("add"))}
+            if added & {"ALL", "SYS_ADMIN"}:
+                yield Hit(res, path + ("securityContext", "capabilities", "add"),
+                          f"container {name!r} adds {', '.join(sorted(added & {'ALL', 'SYS_ADMIN'}))}")
+
+
+@rule(
+    "K8S-RUN-AS-ROOT", family="general", defaults=("warning", "error", "error"),
+    title="Other workloads do not run as root",
+    why="A process running as uid 0 in the container is one kernel bug away from root on the node. V11 covers APP "
+        "and JOB.",
+    fix="Set `runAsNonRoot: true` and a numeric `runAsUser` > 0 on the pod (or every container).",
+)
+def run_as_root(view: View) -> Iterator[Hit]:
+    for res in _other_workloads(view):
+        pod = view.pod_spec(res)
+        for path, container in containers_of(res, ("initContainers", "containers")):
+            user = as_int(_effective(pod, container, "runAsUser"))
+            if _effective(pod, container, "runAsNonRoot") is not True or user == 0:
+                yield Hit(res, path + ("securityContext",), f"container {container.get('name')!r} may run as root "
+                          "(runAsNonRoot is not true, or runAsUser is 0)")
+
+
+@rule(
+    "K8S-HOST-ACCESS", family="general", defaults=("error", "error", "error"),
+    title="No host namespaces, host paths or host ports",
+    why="""`hostNetwork`, `hostPID`, `hostIPC`, `hostPath` volumes and `hostPort` break the pod's isolation from the
+    node and from other tenants, and pin pods to nodes.""",
+    fix="Remove them; use Services for ports and `emptyDir`/PVCs for storage.",
+)
+def host_access(view: View) -> Iterator[Hit]:
+    for res in view.workloads:
+        spec_path = pod_spec_path(res) or ("spec",)
+        pod = view.pod_spec(res)
+        for key in ("hostNetwork", "hostPID", "hostIPC"):
+            if pod.get(key) is True:
+                yield Hit(res, spec_path + (key,), f"the pod sets {key}: true")
+        for index, volume in enumerate(as_list(pod.get("volumes"))):
+            if isinstance(volume, dict) and "hostPath" in volume:
+                yield Hit(res, spec_path + ("volumes", index, "hostPath"), f"volume {volume.get('name')!r} is a hostPath")
+        for path, container in containers_of(res):
+            for index, port in enumerate(as_list(container.get("ports"))):
+                if isinstance(port, dict) and port.get("hostPort") is not None:
+                    yield Hit(res, path + ("ports", index, "hostPort"), f"container {container.get('name')!r} binds a "
+                              "hostPort")

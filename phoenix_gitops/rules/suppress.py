@@ -1,0 +1,135 @@
+"""Suppressions: a resource may switch rules off for itself, with a reason that the report lists.
+
+The annotation `phoenix-gitops/suppress` holds one or more clauses separated by `;` (or new lines); each clause
+is `<rule IDs, comma-separated>: <reason>`. A rule ID is a catalogue ID (`SEC-ENTROPY`) or the reference number of
+a Phoenix rule (`V28` for `PHX-V28`). The reason is mandatory (at least 8 characters): a clause without one, or
+naming no known rule, suppresses nothing and is itself a finding (`POLICY-SUPPRESS`).
+
+    metadata:
+      annotations:
+        phoenix-gitops/suppress: "V28: single-zone staging cluster; SEC-ENTROPY: public test key, not a secret"
+
+Usage:
+    clauses, problems = parse(resource_annotation_value)
+    clauses[0].rules, clauses[0].reason      # ('PHX-V28',), 'single-zone staging cluster'
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+from .model import Res, View
+from .registry import CATALOGUE, Hit, document, resolve_id, rule
+
+__all__ = ["ANNOTATION", "Clause", "Suppression", "parse", "MIN_REASON"]
+
+ANNOTATION = "phoenix-gitops/suppress"
+MIN_REASON = 8
+_SPLIT = re.compile(r"[;\n]")
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One `IDS: reason` clause that parsed: the rules it names (catalogue IDs) and why."""
+
+    rules: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """A suppression as the report lists it: which rules, why, where, and how many findings it hid."""
+
+    rules: tuple[str, ...]
+    reason: str
+    path: str
+    line: int | None = None
+    col: int | None = None
+    env: str | None = None
+    app: str | None = None
+    resource: str | None = None
+    suppressed: int = 0
+    """How many findings it hid in this environment (0: nothing to suppress any more; consider removing it)."""
+
+    @property
+    def location(self) -> str:
+        return self.path if self.line is None else f"{self.path}:{self.line}:{self.col or 1}"
+
+    @property
+    def context(self) -> str:
+        scope = "/".join(part for part in (self.env, self.app) if part)
+        inside = " ".join(part for part in (scope, self.resource) if part)
+        return f" [{inside}]" if inside else ""
+
+    def __str__(self) -> str:
+        return (f"{self.location}: suppressed {','.join(self.rules)} ({self.suppressed} finding(s)): "
+                f"{self.reason}{self.context}")
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        return (self.path, self.line or 0, self.col or 0, ",".join(self.rules), self.context)
+
+
+def parse(value: object) -> tuple[list[Clause], list[str]]:
+    """The clauses of an annotation value, and a message per clause that suppresses nothing (never the value)."""
+    if not isinstance(value, str):
+        return [], ["the annotation must be a string: `<rule IDs>: <reason>`"]
+    clauses, problems = [], []
+    for number, text in enumerate((part.strip() for part in _SPLIT.split(value)), start=1):
+        if not text:
+            continue
+        ids_text, sep, reason = text.partition(":")
+        reason = " ".join(reason.split())
+        names = [n.strip() for n in ids_text.split(",") if n.strip()]
+        known = tuple(dict.fromkeys(r for r in (resolve_id(n) for n in names) if r))
+        unknown = [n for n in names if resolve_id(n) is None]
+        if not sep and names and all(resolve_id(n) is None and " " in n for n in names):
+            problems.append(f"clause {number} names no rule: write `<rule IDs>: <why>`; a `;` inside a reason starts "
+                            "a new clause, so use commas there")
+            continue
+        if not sep or len(reason) < MIN_REASON:
+            problems.append(f"clause {number} ({', '.join(names) or 'no rule'}) has no reason: write "
+                            f"`<rule IDs>: <why>` (at least {MIN_REASON} characters); nothing is suppressed")
+            continue
+        if unknown:
+            problems.append(f"clause {number} names unknown rule(s) {', '.join(repr(n) for n in unknown)}")
+        fixed = [r for r in known if not CATALOGUE[r].suppressible]
+        if fixed:
+            problems.append(f"clause {number}: {', '.join(fixed)} cannot be suppressed on a resource (it is not "
+                            "about one); change its severity in schemas/policy.yaml instead")
+        usable = tuple(r for r in known if CATALOGUE[r].suppressible)
+        if usable:
+            clauses.append(Clause(usable, reason))
+    return clauses, problems
+
+
+def annotated(view: View) -> Iterator[tuple[Res, object]]:
+    """Every resource of the view that carries the annotation, with its raw value."""
+    for res in view.resources:
+        if ANNOTATION in res.annotations:
+            yield res, res.annotations[ANNOTATION]
+
+
+@rule(
+    "POLICY-SUPPRESS", family="policy", defaults=("error", "error", "error"), suppressible=False,
+    title="A suppression names known rules and gives a reason",
+    why="""A suppression hides findings from every report. Without a reason a reviewer cannot tell a deliberate
+    exception from a way to silence the check; a misspelt rule ID silently suppresses nothing.""",
+    fix="""Write the annotation as `phoenix-gitops/suppress: "<rule IDs>: <reason>"` (clauses separated by `;`),
+    name rules from this catalogue (or `Vnn` for a Phoenix rule), and give a reason of at least 8 characters.""",
+)
+def check_suppressions(view: View) -> Iterator[Hit]:
+    for res, value in annotated(view):
+        for problem in parse(value)[1]:
+            yield Hit(res, ("metadata", "annotations", ANNOTATION), f"{ANNOTATION}: {problem}")
+
+
+document(
+    "POLICY-FILE", family="policy", stage="the policy loader (no rule runs while the policy file is invalid)",
+    title="The policy file is valid",
+    why="""The severities and settings every rule reads come from `schemas/policy.yaml`; a typo there (an unknown
+    rule ID, a severity that does not exist, a condition the rule does not have) would silently change what is
+    checked.""",
+    fix="""Correct the file at the line named; it must match `schemas/policy.schema.json`, name only catalogue rules
+    and only their conditions.""",
+)

@@ -1,0 +1,285 @@
+"""edit.py and yamlio.edit_mapping: byte-exact round-trip edits, set-image, promote, new-app, and their refusals."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT, run_cli, tree_bytes
+from phoenix_gitops import edit, layout, render as rendering
+from phoenix_gitops.errors import InputError, UsageError
+from phoenix_gitops.yamlio import DELETE, YamlError, edit_mapping, load_text
+
+EDIT_FIXTURES = PROJECT / "tests" / "fixtures" / "edit"
+D1 = "sha256:845d43849227f852e92db5b04691c549be0cb359835b1e35d90d64fcd13fd12c"  # staging's api digest
+D2 = "sha256:" + "ab" * 32
+DIGEST_ENVS = ("staging", "prod")
+
+CASES = {
+    "comments-digest-to-tag": (("images", 0), {"newTag": "5d3a6e1", "digest": DELETE}),
+    "odd-quoting": (("images", 0), {"newTag": "it's-1.5.0"}),
+    "indent-four": (("images", 0), {"digest": D1}),
+    "flow-style": (("images", 0), {"digest": D1, "newTag": DELETE}),
+    "crlf": (("images", 0), {"digest": D1}),
+    "second-entry-no-final-newline": (("images", 1), {"newTag": "c0ffee1"}),
+    "plain-numeric-tag": (("images", 0), {"newTag": "1234567"}),
+}
+
+
+# yamlio.edit_mapping: every other byte unchanged.
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_round_trip_edit_is_byte_exact(case):
+    path, changes = CASES[case]
+    source = (EDIT_FIXTURES / case / "input.yaml").read_bytes().decode()
+    expected = (EDIT_FIXTURES / case / "expected.yaml").read_bytes().decode()
+    result = edit_mapping(source, path, changes, name=case, quote_new=frozenset({"newTag"}))
+    assert result == expected
+    again = edit_mapping(result, path, {k: v for k, v in changes.items()}, name=case)
+    assert again == result  # idempotent: nothing left to change
+
+
+def test_every_fixture_case_is_listed():
+    assert sorted(p.name for p in EDIT_FIXTURES.iterdir() if p.is_dir()) == sorted(CASES)
+
+
+def test_edit_mapping_refuses_a_missing_path_and_unsafe_yaml():
+    with pytest.raises(ValueError, match=r"\$\.images\[3\] not found"):
+        edit_mapping("images:\n  - name: a\n", ("images", 3), {"newTag": "1"})
+    with pytest.raises(YamlError, match="YAML-ALIAS"):
+        edit_mapping("a: &x 1\nb: *x\n", (), {"a": "2"})
+    with pytest.raises(ValueError, match="not a scalar"):
+        edit_mapping("images:\n  - name: a\n    newTag: [1]\n", ("images", 0), {"newTag": "1"})
+
+
+# Image references.
+
+@pytest.mark.parametrize(("text", "name", "tag", "digest"), [
+    ("5d3a6e1", None, "5d3a6e1", None),
+    (D1, None, None, D1),
+    (f"5d3a6e1@{D1}", None, "5d3a6e1", D1),
+    (f"ghcr.io/acme/api@{D1}", "ghcr.io/acme/api", None, D1),
+    ("ghcr.io/acme/api:1.4.2", "ghcr.io/acme/api", "1.4.2", None),
+    ("localhost:5000/api:v1", "localhost:5000/api", "v1", None),
+])
+def test_parse_image(text, name, tag, digest):
+    assert edit.parse_image(text) == edit.ImageRef(name, tag, digest)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("sha256:abc", "bad digest"),
+    ("sha256:" + "A" * 64, "bad digest"),
+    ("v1@sha256:xyz", "bad digest"),
+    ("-rf", "bad tag"),
+    ("", "no image given"),
+    ("Ghcr.io/Acme:1", "bad image name"),
+])
+def test_parse_image_refuses_malformed_references(text, message):
+    with pytest.raises(UsageError, match=message):
+        edit.parse_image(text)
+
+
+# set-image, promote, new-app on a copy of the shipped config repo.
+
+@pytest.fixture
+def shipped(tmp_path: Path) -> layout.Repo:
+    """The shipped config (base/, overlays/, gitops.yaml) in a temp folder, without rendered output and with the
+    api app only (one kustomize build per environment keeps these tests fast)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    ignore = shutil.ignore_patterns("storefront")
+    for name in ("base", "overlays"):
+        shutil.copytree(PROJECT / name, root / name, ignore=ignore)
+    shutil.copy2(PROJECT / "gitops.yaml", root / "gitops.yaml")
+    return layout.Repo(root)
+
+
+def kustomization(repo: layout.Repo, env: str, app: str) -> Path:
+    return repo.root / "overlays" / env / app / "kustomization.yaml"
+
+
+def changed_lines(before: bytes, after: bytes) -> list[tuple[str, str]]:
+    a, b = before.decode().splitlines(), after.decode().splitlines()
+    assert len(a) == len(b), "lines were added or removed"
+    return [(x, y) for x, y in zip(a, b) if x != y]
+
+
+def test_set_image_digest_in_prod_changes_one_line_and_renders(shipped, kz):
+    path = kustomization(shipped, "prod", "api")
+    before = path.read_bytes()
+    result = edit.set_image(shipped, kz, "prod", "api", D2, DIGEST_ENVS)
+    assert result.changed and result.after == f"ghcr.io/acme/api@{D2}"
+    assert changed_lines(before, path.read_bytes()) == [
+        ("    digest: sha256:b92bf84fd9398018372e09c5a3b5cc552672f4c26e2e6029b28f5a45c7e9b3bc", f"    digest: {D2}")
+    ]
+    assert "rendered/prod/api/manifest.yaml" in result.rendered
+    manifest = (shipped.rendered / "prod" / "api" / "manifest.yaml").read_text()
+    assert f"image: ghcr.io/acme/api@{D2}" in manifest
+    assert not (shipped.rendered / "staging").exists()  # only the target env is rendered
+    assert not list(path.parent.glob(".*.tmp"))
+    assert load_text(path.read_bytes(), "k")[0].data["images"] == [{"name": "ghcr.io/acme/api", "digest": D2}]
+    again = edit.set_image(shipped, kz, "prod", "api", D2, DIGEST_ENVS)
+    assert not again.changed and again.rendered == ()
+
+
+def test_set_image_tag_in_dev_keeps_the_quoting(shipped, kz):
+    path = kustomization(shipped, "dev", "api")
+    before = path.read_bytes()
+    edit.set_image(shipped, kz, "dev", "api", "ghcr.io/acme/api:c0ffee1", DIGEST_ENVS)
+    assert changed_lines(before, path.read_bytes()) == [('    newTag: "b82f0c3"', '    newTag: "c0ffee1"')]
+
+
+@pytest.mark.parametrize(("env", "app", "image", "error", "message"), [
+    ("prod", "api", "c0ffee1", UsageError, "prod takes only images pinned by digest"),
+    ("prod", "api", "sha256:1234", UsageError, "bad digest"),
+    ("qa", "api", D2, UsageError, "unknown environment 'qa'"),
+    ("all", "api", D2, UsageError, "name one environment"),
+    ("prod", "billing", D2, UsageError, "unknown app 'billing' in prod; known: api"),
+    ("prod", "api", f"ghcr.io/acme/other@{D2}", UsageError, "is not in the images: of overlays/prod/api"),
+])
+def test_set_image_refusals_write_nothing(shipped, kz, env, app, image, error, message):
+    before = tree_bytes(shipped.root)
+    with pytest.raises(error, match=message):
+        edit.set_image(shipped, kz, env, app, image, DIGEST_ENVS)
+    assert tree_bytes(shipped.root) == before
+
+
+def test_set_image_refuses_when_the_env_would_fail_check(shipped, kz):
+    hpa = shipped.root / "overlays" / "prod" / "api" / "hpa-patch.yaml"
+    hpa.write_text(hpa.read_text().replace("maxReplicas: 6", "maxReplicas: six"))
+    before = tree_bytes(shipped.root)
+    with pytest.raises(InputError, match=r"(?s)refused: .* would make `invoke check` fail in prod.*K8S-SCHEMA"):
+        edit.set_image(shipped, kz, "prod", "api", D2, DIGEST_ENVS)
+    assert tree_bytes(shipped.root) == before
+
+
+def test_set_image_without_an_images_entry(shipped, kz):
+    path = kustomization(shipped, "dev", "api")
+    text = path.read_text()
+    start, end = text.index("images:"), text.index("configMapGenerator:")
+    path.write_text(text[:start] + text[end:])
+    with pytest.raises(InputError, match="no images: entry to edit"):
+        edit.set_image(shipped, kz, "dev", "api", "c0ffee1", DIGEST_ENVS)
+
+
+def test_promote_resolves_a_tag_only_through_a_recorded_digest(shipped, kz):
+    dev = kustomization(shipped, "dev", "api")
+    with pytest.raises(InputError, match="without a recorded digest"):
+        edit.promote(shipped, kz, "api", "dev", "staging", DIGEST_ENVS)
+    dev.write_text(dev.read_text().replace('newTag: "b82f0c3"', f'newTag: "b82f0c3"  # digest: {D2}'))
+    result = edit.promote(shipped, kz, "api", "dev", "staging", DIGEST_ENVS)
+    assert result.after == f"ghcr.io/acme/api@{D2}"
+    assert result.notes == (f"resolved tag b82f0c3 to {D2} (recorded in overlays/dev/api/kustomization.yaml:20)",)
+
+
+def test_promote_into_a_tag_env_copies_the_tag(shipped, kz):
+    staging = kustomization(shipped, "staging", "api")
+    before = staging.read_bytes()
+    edit.promote(shipped, kz, "api", "dev", "staging", digest_envs=("prod",))
+    assert changed_lines(before, staging.read_bytes()) == [
+        (f"    digest: {D1}", '    newTag: "b82f0c3"')
+    ]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("api", "prod", "prod"), "to itself"),
+    (("api", "qa", "prod"), "unknown environment 'qa'"),
+    (("nope", "staging", "prod"), "unknown app 'nope' in staging"),
+])
+def test_promote_refusals(shipped, kz, args, message):
+    with pytest.raises(UsageError, match=message):
+        edit.promote(shipped, kz, *args, digest_envs=DIGEST_ENVS)
+
+
+def test_new_app_scaffolds_checks_and_renders(shipped, kz):
+    result = edit.new_app(shipped, kz, "billing", f"1a2b3c4@{D2}", DIGEST_ENVS)
+    assert "base/billing/kustomization.yaml" in result.files
+    base = (shipped.root / "base/billing/kustomization.yaml").read_text()
+    assert base == re.sub(r"\bapi\b", "billing", (PROJECT / "base/api/kustomization.yaml").read_text()).replace(
+        "billing (the JSON API service)", "billing")
+    for env, host in (("dev", "billing.dev.example.org"), ("staging", "billing.staging.example.org"),
+                      ("prod", "billing.example.org")):
+        manifest = (shipped.rendered / env / "billing" / "manifest.yaml").read_text()
+        assert f"PHX_HOST: {host}" in manifest and f"key: phoenix/{env}/billing" in manifest
+    prod = (shipped.rendered / "prod" / "billing" / "manifest.yaml").read_text()
+    assert f"image: ghcr.io/acme/billing@{D2}" in prod and "minReplicas: 3" in prod
+    dev = (shipped.rendered / "dev" / "billing" / "manifest.yaml").read_text()
+    assert "image: ghcr.io/acme/billing:1a2b3c4" in dev and "kind: HorizontalPodAutoscaler" not in dev
+    # the digest is written down on dev's tag line, so `promote billing dev staging` can pin it
+    assert f'    newTag: "1a2b3c4"  # digest: {D2}\n' in kustomization(shipped, "dev", "billing").read_text()
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("Billing", "invalid app name"), ("1billing", "invalid app name"), ("bill_ing", "invalid app name"),
+    ("billing-", "invalid app name"), ("b" * 41, "invalid app name"), ("../x", "invalid app name"),
+    ("api", "app 'api' exists: base/api, overlays/dev/api"), ("phoenix", "app 'phoenix' exists: base/phoenix"),
+])
+def test_new_app_refuses_bad_and_existing_names(shipped, kz, name, message):
+    before = tree_bytes(shipped.root)
+    with pytest.raises(UsageError, match=message):
+        edit.new_app(shipped, kz, name, None, DIGEST_ENVS)
+    assert tree_bytes(shipped.root) == before
+
+
+def test_new_app_needs_a_digest_where_digests_are_required(shipped, kz):
+    for image, digest_envs in ((None, DIGEST_ENVS), ("1a2b3c4", DIGEST_ENVS), ("1a2b3c4", ())):  # () : PHX-V04
+        with pytest.raises(UsageError, match="take only images pinned by digest"):
+            edit.new_app(shipped, kz, "billing", image, digest_envs)
+    assert not (shipped.root / "base" / "billing").exists()
+
+
+def test_new_app_leaves_nothing_behind_when_check_or_render_fails(shipped, kz, monkeypatch):
+    before = tree_bytes(shipped.root)
+    monkeypatch.setattr(edit, "_HPA_PATCH", edit._HPA_PATCH.replace("maxReplicas: {high}", "maxReplicas: lots"))
+    with pytest.raises(InputError, match="refused: the scaffold of billing would make `invoke check` fail"):
+        edit.new_app(shipped, kz, "billing", f"1a2b3c4@{D2}", DIGEST_ENVS)
+    assert tree_bytes(shipped.root) == before
+    monkeypatch.undo()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(edit, "_check_with", lambda *args: None)  # checked above; now the render is cut short
+    monkeypatch.setattr(rendering, "render", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        edit.new_app(shipped, kz, "billing", f"1a2b3c4@{D2}", DIGEST_ENVS)
+    assert tree_bytes(shipped.root) == before
+    assert sorted(p.name for p in (shipped.root / "base").iterdir()) == ["api", "components", "phoenix"]
+
+
+def test_scaffold_without_an_image_is_unreleased(shipped):
+    files = edit.scaffold(shipped, "billing", None, DIGEST_ENVS)  # what new-app writes where no digest is needed
+    text = files["overlays/dev/billing/kustomization.yaml"]
+    assert 'newTag: "unreleased"' in text and "invoke set-image dev billing" in text
+    assert 'app.kubernetes.io/version: "unreleased"' in text
+    assert "single-replica" in text and "overlays/dev/billing/hpa-patch.yaml" not in files
+    assert "minReplicas: 3\n  maxReplicas: 6" in files["overlays/prod/billing/hpa-patch.yaml"]  # prod's api range
+
+
+# Through the real CLI.
+
+def test_cli_set_image_promote_and_errors(shipped):
+    root = shipped.root
+    before = kustomization(shipped, "prod", "api").read_bytes()
+    proc = run_cli(["set-image", "prod", "api", "c0ffee1"], root)
+    assert proc.returncode == 2 and "takes only images pinned by digest" in proc.stderr
+    proc = run_cli(["set-image", "prod", "nope", D2], root)
+    assert proc.returncode == 2 and "unknown app 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli(["promote", "api", "staging", "prod"], root)
+    assert proc.returncode == 0, proc.stderr
+    assert f"-> ghcr.io/acme/api@{D1}" in proc.stdout and "wrote: rendered/prod/api/manifest.yaml" in proc.stdout
+    assert changed_lines(before, kustomization(shipped, "prod", "api").read_bytes()) == [
+        ("    digest: sha256:b92bf84fd9398018372e09c5a3b5cc552672f4c26e2e6029b28f5a45c7e9b3bc", f"    digest: {D1}")
+    ]
+    assert f"image: ghcr.io/acme/api@{D1}" in (root / "rendered/prod/api/manifest.yaml").read_text()
+    proc = run_cli(["new-app", "Bad"], root)
+    assert proc.returncode == 2 and "invalid app name" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_promote_refusal_when_no_digest_is_recorded(shipped):
+    proc = run_cli(["promote", "--app", "api", "--from-env", "dev", "--to-env", "prod"], shipped.root)
+    assert proc.returncode == 1 and "without a recorded digest" in proc.stderr
+    assert "Traceback" not in proc.stderr
+

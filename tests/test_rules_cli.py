@@ -1,0 +1,146 @@
+"""The rule catalogue end to end: `invoke check` / `invoke rules-doc` in a subprocess, on copies of fixture repos."""
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from invoke import Context, Exit
+
+from conftest import PROJECT, leftovers, run_cli, tree_bytes
+
+FIVE_RULES = """\
+overlays/prod/api/deployment-patch.yaml:7:5: error PHX-V37 POOL_SIZE 10 x 6 replicas + migration 2 + headroom 2 = 64 connections, over the declared 40 [prod/api Deployment/api-web]
+overlays/prod/api/hpa-patch.yaml:7:3: error PHX-V24 Deployment/api-web runs 2 replica(s); this environment needs at least 3 [prod/api HorizontalPodAutoscaler/api-web]
+overlays/prod/api/kustomization.yaml:16:5: error PHX-V04 image of container 'app' is not pinned by digest (@sha256:...) [prod/api Deployment/api-web]
+overlays/prod/api/kustomization.yaml:16:5: error PHX-V04 image of container 'migrate' is not pinned by digest (@sha256:...) [prod/api Job/api-migrate]
+overlays/prod/api/kustomization.yaml:21:9: error PHX-V22 PHX_HOST is the placeholder 'localhost' [prod/api Deployment/api-web]
+overlays/prod/api/kustomization.yaml:23:9: error SEC-URL-CREDENTIALS ConfigMap key REDIS_URL holds a URL with a password (scheme://user:****@host) [prod/api ConfigMap/api-env-ctk9hcth2c]
+overlays/prod/api/deployment-patch.yaml:8:5: suppressed PHX-V27 (1 finding(s)): capacity is reserved per node, a surge pod would not fit during rollouts [prod/api Deployment/api-web]
+"""
+REDIS_PASSWORD = "s3cr3t-redis-pass"
+
+
+def shipped_copy(tmp_path: Path) -> Path:
+    """The shipped base and overlays (no schemas/: the tool's own policy applies)."""
+    root = tmp_path / "shipped"
+    for folder in ("base", "overlays"):
+        shutil.copytree(PROJECT / folder, root / folder)
+    shutil.copy(PROJECT / "gitops.yaml", root / "gitops.yaml")
+    return root
+
+
+def test_five_rules_at_once_with_a_suppression(fixture_repo):
+    root = fixture_repo("five-rules")
+    proc = run_cli(["check"], root)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.split("check summary")[0] == FIVE_RULES
+    assert "│ prod │ prod-1  │ 1.34       │ 1    │ 12        │ 6      │ 0        │" in proc.stdout
+    rules = {line.split(" ")[2] for line in FIVE_RULES.splitlines() if " error " in line}
+    assert rules == {"PHX-V04", "PHX-V22", "PHX-V24", "PHX-V37", "SEC-URL-CREDENTIALS"}
+
+    document = json.loads(run_cli(["check", "--format", "json"], root).stdout)
+    assert document["suppressions"] == [{
+        "rules": ["PHX-V27"], "reason": "capacity is reserved per node, a surge pod would not fit during rollouts",
+        "path": "overlays/prod/api/deployment-patch.yaml", "line": 8, "column": 5, "env": "prod", "app": "api",
+        "resource": "Deployment/api-web", "suppressed": 1,
+    }]
+    sarif = run_cli(["check", "--format", "sarif"], root)
+    assert sarif.returncode == 1 and REDIS_PASSWORD not in sarif.stdout + sarif.stderr
+    assert REDIS_PASSWORD not in proc.stdout + proc.stderr and REDIS_PASSWORD not in json.dumps(document)
+
+
+def test_render_refuses_the_five_rules_fixture(fixture_repo):
+    root = fixture_repo("five-rules")
+    proc = run_cli(["render", "all"], root)
+    assert proc.returncode == 1
+    assert "overlays/prod/api/hpa-patch.yaml:7:3: error PHX-V24" in proc.stderr
+    assert tree_bytes(root / "rendered") == {} and leftovers(root / "rendered") == []
+    assert REDIS_PASSWORD not in proc.stdout + proc.stderr
+
+
+def test_same_cookie_key_in_staging_and_prod_is_reported_in_both(tmp_path):
+    root = shipped_copy(tmp_path)
+    patch = root / "overlays/prod/api/externalsecret-patch.yaml"
+    patch.write_text(patch.read_text().replace("phoenix/prod/api", "phoenix/staging/api"))
+    proc = run_cli(["check"], root)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    errors = [line for line in proc.stdout.splitlines() if " error " in line]
+    assert errors == [
+        "overlays/prod/api/externalsecret-patch.yaml:11:9: error PHX-V35 RELEASE_COOKIE has the same secret-store key "
+        "in prod and staging [prod/api ExternalSecret/api-secrets]",
+        "overlays/staging/api/externalsecret-patch.yaml:11:9: error PHX-V35 RELEASE_COOKIE has the same secret-store "
+        "key in staging and prod [staging/api ExternalSecret/api-secrets]",
+    ]
+
+
+def test_a_plaintext_secret_in_the_webapp_is_reported_and_never_echoed(fixture_repo):
+    root = fixture_repo("webapp")
+    value = "hunter2-plaintext-9f3a"
+    (root / "base/web/secret.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: web-db\ntype: Opaque\ndata:\n"
+        f"  password: {base64.b64encode(value.encode()).decode()}\n")
+    kustomization = root / "base/web/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - secret.yaml\n")
+    for fmt in ("text", "github", "markdown"):
+        proc = run_cli(["check", "--format", fmt], root)
+        assert proc.returncode == 1
+        assert value not in proc.stdout + proc.stderr
+        assert base64.b64encode(value.encode()).decode() not in proc.stdout + proc.stderr
+        if fmt == "text":
+            assert ("base/web/secret.yaml:6:1: error PHX-V06 Secret/web-db has plaintext data (keys password; values "
+                    "not shown) [prod/web Secret/web-db]") in proc.stdout
+
+
+def test_an_argo_application_in_app_output_is_refused(fixture_repo):
+    root = fixture_repo("webapp")
+    (root / "base/web/app.yaml").write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: sneaky\nspec:\n  project: default\n"
+        "  destination:\n    server: https://prod-1.k8s.example.org:6443\n    namespace: kube-system\n"
+        "  source:\n    repoURL: https://git.example.org/evil.git\n    path: .\n")
+    kustomization = root / "base/web/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - app.yaml\n")
+    proc = run_cli(["check"], root)
+    assert proc.returncode == 1
+    assert ("base/web/app.yaml:2:1: error ISO-FORBIDDEN-KIND argoproj.io/v1alpha1 Application does not belong in an "
+            "app's rendered output [prod/web Application/sneaky]") in proc.stdout
+
+
+def test_a_repository_policy_file_tunes_severities(fixture_repo):
+    root = fixture_repo("five-rules")
+    policy = (PROJECT / "schemas" / "policy.yaml").read_text(encoding="utf-8")
+    (root / "schemas").mkdir()
+    (root / "schemas" / "policy.yaml").write_text(
+        policy.replace("PHX-V04: {dev: \"-\", staging: warning, prod: error}", "PHX-V04: {dev: \"-\", staging: warning, prod: \"-\"}")
+        .replace("PHX-V24: {dev: error, staging: error, prod: error}", "PHX-V24: {dev: error, staging: error, prod: warning}"))
+    proc = run_cli(["check"], root)
+    assert " PHX-V04 " not in proc.stdout
+    assert "overlays/prod/api/hpa-patch.yaml:7:3: warning PHX-V24" in proc.stdout
+
+    (root / "schemas" / "policy.yaml").write_text(policy.replace("PHX-V04: {dev: \"-\"", "PHX-V04: {dev: never"))
+    broken = run_cli(["check"], root)
+    assert broken.returncode == 1
+    assert "schemas/policy.yaml:" in broken.stdout and " error POLICY-FILE $.rules.PHX-V04.dev" in broken.stdout
+
+
+def test_rules_doc_check_is_current_through_the_cli(fixture_repo):
+    proc = run_cli(["rules-doc", "--check"], fixture_repo("minimal"))
+    assert proc.returncode == 0, proc.stderr
+    assert "docs/rules.md: up to date" in proc.stdout
+
+
+def test_rules_doc_check_exits_3_when_stale_and_writes_when_asked(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("phoenix_gitops_tasks", PROJECT / "tasks.py")
+    tasks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tasks)
+    monkeypatch.setattr(tasks, "HERE", tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "rules.md").write_text("old\n")
+    with pytest.raises(Exit) as stale:
+        tasks.rules_doc(Context(), check=True)
+    assert stale.value.code == 3 and (tmp_path / "docs" / "rules.md").read_text() == "old\n"
+    tasks.rules_doc(Context())
+    assert (tmp_path / "docs" / "rules.md").read_text() == (PROJECT / "docs" / "rules.md").read_text()
