@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from .errors import ToolError, UsageError
+from .signals import signals_as_interrupts
 
 __all__ = ["GitRepo", "Commit", "GIT_TIMEOUT"]
 
@@ -132,7 +131,7 @@ class GitRepo:
         parent = Path(tempfile.mkdtemp(prefix="phoenix-gitops-base-"))
         tree = parent / "tree"
         try:
-            with _signals_as_interrupts():
+            with signals_as_interrupts():
                 _git(["worktree", "add", "--detach", "--quiet", str(tree), commit], self.top)
                 yield tree
         finally:
@@ -150,21 +149,3 @@ class GitRepo:
         """The bytes of `rel` at `commit`, or None when the file does not exist there."""
         proc = _git(["cat-file", "blob", f"{commit}:{self.path(rel)}"], self.top, check=False)
         return proc.stdout if proc.returncode == 0 else None
-
-
-@contextmanager
-def _signals_as_interrupts() -> Iterator[None]:
-    """SIGTERM/SIGHUP raise KeyboardInterrupt while a worktree exists, so its `finally` removes it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

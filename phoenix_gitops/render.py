@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import tempfile
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from . import bootstrap
 from .cache import RunCache
@@ -31,6 +28,7 @@ from .findings import Finding, errors_in
 from .kustomize import Kustomize
 from .layout import Environment, Overlay, Repo
 from .lock import output_lock, shared_lock
+from .signals import signals_as_interrupts, signals_held
 
 __all__ = ["RenderResult", "render", "outputs_of", "header", "MANIFEST", "LOCK_FILE"]
 
@@ -90,7 +88,7 @@ def render(
     raise InputError listing them all, and in both cases nothing is written.
     """
     lock_path = repo.rendered / LOCK_FILE
-    with (shared_lock(lock_path) if check else output_lock(lock_path)), _signals_as_interrupts():
+    with (shared_lock(lock_path) if check else output_lock(lock_path)), signals_as_interrupts():
         if not check:
             for output in OUTPUT_ROOTS:
                 _recover(repo.root / output)
@@ -163,7 +161,7 @@ def _swap_in(target: Path, files: Files) -> None:
         for folder in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
             folder.chmod(0o755)  # mkdtemp creates 0700
         old = parent / f"{_OLD}{target.name}.{tmp.name.rsplit('.', 1)[-1]}"
-        with _signals_held():
+        with signals_held():
             if target.exists() or target.is_symlink():
                 os.rename(target, old)
             os.rename(tmp, target)
@@ -196,32 +194,3 @@ def _recover(out: Path) -> None:
                 _remove(leftover)
         elif leftover.name.startswith(_TMP):
             _remove(leftover)
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM back for the two renames, so a swap is never cut in half."""
-    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-@contextmanager
-def _signals_as_interrupts() -> Iterator[None]:
-    """Turn SIGTERM/SIGHUP into KeyboardInterrupt while rendering, so `finally` blocks clean up."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
