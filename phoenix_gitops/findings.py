@@ -11,13 +11,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-__all__ = ["Finding", "SEVERITIES", "sort_findings", "errors_in", "json_path"]
+__all__ = ["Finding", "Located", "SEVERITIES", "sort_findings", "errors_in", "json_path"]
 
 SEVERITIES = ("error", "warning", "info")
 
 
+class Located:
+    """`location` and `context` for anything that has path/line/col and env/app/resource attributes."""
+
+    path: str
+    line: int | None
+    col: int | None
+    env: str | None
+    app: str | None
+    resource: str | None
+
+    @property
+    def location(self) -> str:
+        """`path:line:col`, or just the path where no line is known."""
+        if self.line is None:
+            return self.path
+        return f"{self.path}:{self.line}:{self.col or 1}"
+
+    @property
+    def context(self) -> str:
+        """` [env/app Kind/name]`, or '' when not tied to an environment or a rendered resource."""
+        scope = "/".join(part for part in (self.env, self.app) if part)
+        inside = " ".join(part for part in (scope, self.resource) if part)
+        return f" [{inside}]" if inside else ""
+
+
 @dataclass(frozen=True, order=False)
-class Finding:
+class Finding(Located):
     """One problem at one place. `line`/`col` are 1-based, None where no line can be known."""
 
     rule: str
@@ -30,20 +55,6 @@ class Finding:
     app: str | None = None
     resource: str | None = None
     """`Kind/name` of the rendered resource the finding is about, if any."""
-
-    @property
-    def location(self) -> str:
-        """`path:line:col`, or just the path where no line is known."""
-        if self.line is None:
-            return self.path
-        return f"{self.path}:{self.line}:{self.col or 1}"
-
-    @property
-    def context(self) -> str:
-        """`[env/app Kind/name]`, or '' when the finding is not tied to a rendered resource."""
-        scope = "/".join(part for part in (self.env, self.app) if part)
-        inside = " ".join(part for part in (scope, self.resource) if part)
-        return f" [{inside}]" if inside else ""
 
     def __str__(self) -> str:
         return f"{self.location}: {self.severity} {self.rule} {self.message}{self.context}"

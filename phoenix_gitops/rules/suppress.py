@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
+from ..findings import Located
 from .model import Res, View
 from .registry import CATALOGUE, Hit, document, resolve_id, rule
 
@@ -38,7 +39,7 @@ class Clause:
 
 
 @dataclass(frozen=True)
-class Suppression:
+class Suppression(Located):
     """A suppression as the report lists it: which rules, why, where, and how many findings it hid."""
 
     rules: tuple[str, ...]
@@ -51,16 +52,6 @@ class Suppression:
     resource: str | None = None
     suppressed: int = 0
     """How many findings it hid in this environment (0: nothing to suppress any more; consider removing it)."""
-
-    @property
-    def location(self) -> str:
-        return self.path if self.line is None else f"{self.path}:{self.line}:{self.col or 1}"
-
-    @property
-    def context(self) -> str:
-        scope = "/".join(part for part in (self.env, self.app) if part)
-        inside = " ".join(part for part in (scope, self.resource) if part)
-        return f" [{inside}]" if inside else ""
 
     def __str__(self) -> str:
         return (f"{self.location}: suppressed {','.join(self.rules)} ({self.suppressed} finding(s)): "
