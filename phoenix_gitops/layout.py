@@ -14,6 +14,7 @@ Usage:
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -126,15 +127,15 @@ class Environment:
     def overlays(self) -> list[Overlay]:
         """The app overlays of this environment, sorted by app name."""
         found = []
-        for child in sorted(self.path.iterdir()):
-            if child.is_dir() and not child.is_symlink() and any((child / f).is_file() for f in KUSTOMIZATION_FILES):
-                if not _NAME.match(child.name):
-                    raise InputError(
-                        f"{child.relative_to(self.repo_root)}: error LAYOUT-NAME app folder name {child.name!r} "
-                        "must be lowercase letters, digits and dashes"
-                    )
-                rel = child.relative_to(self.repo_root).as_posix()
-                found.append(Overlay(self.name, child.name, child, rel))
+        with os.scandir(self.path) as entries:  # os.scandir: one listing, no stat per entry (hundreds of apps)
+            folders = sorted(e.name for e in entries if e.is_dir(follow_symlinks=False))
+        for name in folders:
+            if any(os.path.isfile(os.path.join(self.path, name, f)) for f in KUSTOMIZATION_FILES):
+                rel = f"overlays/{self.name}/{name}"
+                if not _NAME.match(name):
+                    raise InputError(f"{rel}: error LAYOUT-NAME app folder name {name!r} must be lowercase letters, "
+                                     "digits and dashes")
+                found.append(Overlay(self.name, name, self.path / name, rel))
         return found
 
 

@@ -362,12 +362,14 @@ _NUMERIC_LOOKING = re.compile(r"[-+]?(?:\.?[0-9][0-9a-fox_.:+-]*|\.(?:inf|nan))"
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
                         r"(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?")
 """Timestamps with a time (`2024-01-01T10:00:00Z`, `2024-1-1 1:2:3`), which YAML readers take for dates: quoted."""
-_PRINTABLE = r"\x20-\x7e\xa0-\u2027\u202f-\u2065\u206a-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
-_PLAIN_SAFE = re.compile(rf"[A-Za-z0-9_/.(+$][{_PRINTABLE}]*")
+_UNPRINTABLE = r"\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ufeff\ufffe\uffff"
+"""Characters written only as escapes: controls, line/paragraph separators, bidi controls, BOM, non-characters.
+(Written as the complement of the printable set: a class up to U+10FFFF takes milliseconds to compile.)"""
+_PLAIN_SAFE = re.compile(rf"[A-Za-z0-9_/.(+$][^{_UNPRINTABLE}]*")
 """Strings that may be written unquoted (after the checks for `: `, ` #` and a trailing `:` or space)."""
-_BLOCK_LINE = re.compile(rf"[{_PRINTABLE}]*")
+_BLOCK_LINE = re.compile(rf"[^{_UNPRINTABLE}]*")
 _DQ_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
-_DQ_SPECIAL = re.compile(rf'["\\]|[^{_PRINTABLE}]')
+_DQ_SPECIAL = re.compile(rf'["\\]|[{_UNPRINTABLE}]')
 
 
 def dump_yaml(data: Any) -> str:

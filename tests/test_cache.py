@@ -12,10 +12,10 @@ from phoenix_gitops.layout import Repo
 from phoenix_gitops.own_schemas import SCHEMA_DIR
 
 
-def check(root, kz, folder):
+def check(root, kz, folder, env="all", outputs=True):
     repo = Repo(root)
     cache = RunCache.load(repo.root, fingerprint(kz.version, SCHEMA_DIR), folder)
-    return run_check(repo, repo.select_envs("all"), kz, cache=cache)
+    return run_check(repo, repo.select_envs(env), kz, cache=cache, outputs=outputs)
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_findings_survive_the_cache(fixture_repo, kz, broken_kz, tmp_path):
 def test_a_corrupted_or_foreign_cache_is_never_trusted(fixture_repo, kz, broken_kz, tmp_path, damage):
     root = fixture_repo("minimal")
     check(root, kz, tmp_path)
-    (path,) = tmp_path.glob("*.json")
+    (path,) = tmp_path.glob("*/index.json")
     raw = path.read_bytes()
     if damage == "truncate":
         path.write_bytes(raw[: len(raw) // 2])
@@ -108,3 +108,68 @@ def test_cli_check_uses_and_bypasses_the_cache(fixture_repo, kz, tmp_path):
     assert run_cli(["check"], root, PHOENIX_GITOPS_CACHE=folder, KUSTOMIZE=str(failing)).returncode == 0
     bypass = run_cli(["check", "--no-cache"], root, PHOENIX_GITOPS_CACHE=folder, KUSTOMIZE=str(failing))
     assert bypass.returncode == 1 and "KUSTOMIZE-BUILD" in bypass.stdout
+
+
+@pytest.mark.parametrize("damage", ["flip", "delete"])
+def test_a_corrupted_or_missing_output_rebuilds_that_overlay(fixture_repo, kz, broken_kz, tmp_path, damage):
+    root = fixture_repo("minimal")
+    check(root, kz, tmp_path)
+    cache = RunCache.load(Repo(root).root, fingerprint(kz.version, SCHEMA_DIR), tmp_path)
+    output = cache.folder / "outputs" / f"{cache.entries['prod/world'].output}.json"
+    if damage == "flip":
+        output.write_bytes(output.read_bytes().replace(b"world", b"WORLD", 1))
+    else:
+        output.unlink()
+    assert [e.split(":")[0] for e in check(root, broken_kz, tmp_path).tool_errors] == ["overlays/prod/world"]
+    assert check(root, kz, tmp_path).tool_errors == []
+    assert check(root, broken_kz, tmp_path).tool_errors == []
+
+
+def test_rule_findings_and_suppressions_survive_the_cache(fixture_repo, kz, broken_kz, tmp_path):
+    root = fixture_repo("five-rules")
+    cold = check(root, kz, tmp_path)
+    for outputs in (False, True):
+        warm = check(root, broken_kz, tmp_path, outputs=outputs)
+        assert warm.tool_errors == []
+        assert [str(f) for f in warm.findings] == [str(f) for f in cold.findings]
+        assert [str(s) for s in warm.suppressions] == [str(s) for s in cold.suppressions]
+        assert warm.summaries == cold.summaries
+    assert {f.rule for f in cold.findings} >= {"PHX-V04", "PHX-V22", "PHX-V24", "PHX-V37"}
+    assert [s.suppressed for s in cold.suppressions] == [1]
+
+
+def test_a_check_with_nothing_changed_reads_no_source_and_no_output(fixture_repo, kz, tmp_path, monkeypatch):
+    from phoenix_gitops import check as checking
+
+    root = fixture_repo("five-rules")
+    cold = check(root, kz, tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("read while nothing changed")
+
+    monkeypatch.setattr(checking, "read_sources", refuse)
+    monkeypatch.setattr(RunCache, "output", refuse)
+    warm = check(root, kz, tmp_path, outputs=False)
+    assert [str(f) for f in warm.findings] == [str(f) for f in cold.findings]
+    assert warm.rendered == {"prod": []}
+
+
+def test_a_changed_policy_reruns_the_rules(fixture_repo, kz, broken_kz, tmp_path):
+    root = fixture_repo("five-rules")
+    assert {f.severity for f in check(root, kz, tmp_path).findings if f.rule == "PHX-V04"} == {"error"}
+    (root / "schemas").mkdir()
+    policy = (SCHEMA_DIR / "policy.yaml").read_text()
+    (root / "schemas/policy.yaml").write_text(policy.replace("PHX-V04: {dev: \"-\", staging: warning, prod: error}",
+                                                             "PHX-V04: {dev: \"-\", staging: warning, prod: warning}"))
+    assert check(root, broken_kz, tmp_path).tool_errors != []  # the policy is an input: nothing is reused
+    assert {f.severity for f in check(root, kz, tmp_path).findings if f.rule == "PHX-V04"} == {"warning"}
+
+
+def test_another_environment_file_changes_the_rules_across_environments(fixture_repo, kz, broken_kz, tmp_path):
+    root = fixture_repo("minimal")
+    assert "ISO-CLUSTER-DISTINCT" not in {f.rule for f in check(root, kz, tmp_path, env="prod").findings}
+    dev = root / "overlays/dev/environment.yaml"
+    dev.write_text(dev.read_text().replace("dev-1", "prod-1"))
+    report = check(root, broken_kz, tmp_path, env="prod", outputs=False)  # prod's own overlays are unchanged
+    assert report.tool_errors == []
+    assert "ISO-CLUSTER-DISTINCT" in {f.rule for f in report.findings}

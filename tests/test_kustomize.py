@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from phoenix_gitops.cache import cache_dir
 from phoenix_gitops.errors import KustomizeError, ToolError
-from phoenix_gitops.kustomize import BUILD_FLAGS, find_kustomize
+from phoenix_gitops.kustomize import BUILD_FLAGS, TOOLS_FILE, find_kustomize
 from phoenix_gitops.layout import Overlay, Repo
 
 FAKE = """#!/bin/sh
@@ -98,6 +99,39 @@ def test_project_install_comes_before_path_and_kustomize_before_kubectl(tmp_path
     fake(project, name="kustomize", version="v5.2.0")
     assert find_kustomize({"PATH": str(on_path)}, project_bin=project).version == "v5.2.0"
     assert find_kustomize({"PATH": str(on_path)}, project_bin=tmp_path / "empty").version == "v5.1.0"
+
+
+def test_a_version_answer_is_remembered_per_binary_file_and_asked_again_when_it_changes(tmp_path):
+    path = fake(tmp_path / "bin", version="v5.9.0")
+    counter = tmp_path / "asked"
+    path.write_text(path.read_text().replace('echo "v5.9.0"', f'echo x >> {counter}; echo "v5.9.0"'))
+    env = {"KUSTOMIZE": str(path)}
+    assert [find_kustomize(env).version for _ in range(3)] == ["v5.9.0"] * 3
+    assert counter.read_text().count("x") == 1  # asked once, then remembered
+    path.write_text(path.read_text().replace("v5.9.0", "v5.9.1"))  # an upgrade rewrites the file
+    assert find_kustomize(env).version == "v5.9.1"
+    assert counter.read_text().count("x") == 2
+
+
+@pytest.mark.parametrize("memo", [b"\x00\xff not json", b"[1, 2]", b'{"key": 5}'])
+def test_a_damaged_version_memo_is_ignored_and_replaced(tmp_path, memo):
+    memo_file = cache_dir() / TOOLS_FILE
+    memo_file.parent.mkdir(parents=True, exist_ok=True)
+    memo_file.write_bytes(memo)
+    env = {"KUSTOMIZE": str(fake(tmp_path / "bin", version="v5.9.0"))}
+    assert find_kustomize(env).version == "v5.9.0"
+    assert find_kustomize(env).version == "v5.9.0"
+    assert "v5.9.0" in memo_file.read_text()
+
+
+def test_a_failed_answer_is_not_remembered(tmp_path):
+    counter, path = tmp_path / "asked", tmp_path / "kustomize"
+    path.write_text(f"#!/bin/sh\necho x >> {counter}\nexit 3\n")
+    path.chmod(0o755)
+    for _ in range(2):
+        with pytest.raises(ToolError, match="could not read a kustomize version"):
+            find_kustomize({"KUSTOMIZE": str(path)})
+    assert counter.read_text().count("x") == 2
 
 
 def test_nothing_found_says_how_to_install(tmp_path):

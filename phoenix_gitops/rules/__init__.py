@@ -10,8 +10,8 @@ A suppression may name a Phoenix rule by its `Vnn`.
 
 Usage:
     from phoenix_gitops import rules
-    rules.apply_to(report, repo, envs, graphs, schemas)      # inside check.run_check
     result = rules.evaluate(envs, rendered, graphs)           # Evaluation(findings, suppressions, tool_errors)
+    own = rules.check_view(view, policy)                      # one overlay's rules (check.run_check caches these)
     rules.CATALOGUE["PHX-V08"].title
     text = rules.rules_markdown(rules.load_policy()[0])       # docs/rules.md
 """
@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from . import availability, general, isolation, phoenix, secrets, security, suppress  # noqa: F401  (registration)
 from .docs import rules_markdown
-from .engine import Evaluation, apply_to, evaluate
-from .policy import POLICY_FILE, Policy, load_policy
+from .engine import (AcrossRules, Context, Evaluation, ViewRules, all_envs, check_across, check_view, evaluate,
+                     view_of, with_counts)
+from .policy import POLICY_FILE, Policy, load_policy, policy_file
 from .registry import CATALOGUE, Rule, resolve_id
 from .suppress import ANNOTATION, Suppression
 
 __all__ = [
-    "CATALOGUE", "Rule", "Policy", "Evaluation", "Suppression", "ANNOTATION", "POLICY_FILE", "apply_to", "evaluate",
-    "load_policy", "resolve_id", "rules_markdown",
+    "CATALOGUE", "Rule", "Policy", "Evaluation", "ViewRules", "AcrossRules", "Context", "Suppression", "ANNOTATION",
+    "POLICY_FILE", "evaluate", "check_view", "check_across", "with_counts", "view_of", "all_envs", "load_policy",
+    "policy_file", "resolve_id", "rules_markdown",
 ]

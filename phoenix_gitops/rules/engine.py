@@ -6,32 +6,40 @@ becomes a `Finding` at the source line that set the field (`sourcemap.locate`), 
 gives the rule in that environment; `-` drops it. A hit on a resource that carries a valid suppression for the
 rule is counted on the suppression instead of reported. A check that crashes is a tool error, never a traceback.
 
+The two halves run apart so that `check` can cache each overlay's own result: `check_view` runs the rules about
+one overlay (a function of that overlay's build, sources and the policy alone), `check_across` the rules that
+compare environments, counting their suppressed hits on the overlays' suppressions.
+
 Usage:
     result = evaluate(envs, report.rendered, graphs, all_envs=envs, prior=report.findings)
     result.findings, result.suppressions, result.tool_errors
-    apply_to(report, repo, envs, graphs)      # the same, appended to a CheckReport
+    own = check_view(view, policy)                         # ViewRules: findings, suppressions, targets
+    across = check_across(views, {view.overlay.id: own}, Context(policy, schemas, envs))
+    suppressions = with_counts(own_by_id, across.counts)  # each suppression with every hit it took
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Collection, Iterable, Mapping, Sequence
 
 from ..errors import GitopsError
 from ..findings import Finding, sort_findings
 from ..kube_schemas import SchemaIndex
 from ..sourcemap import Location, locate
 from .model import Res, View
-from .policy import SKIP, Policy, load_policy, policy_file
+from .policy import SKIP, Policy, load_policy
 from .registry import CATALOGUE, Hit, Rule
-from .suppress import ANNOTATION, Clause, Suppression, annotated, parse
+from .suppress import ANNOTATION, Suppression, annotated, parse
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..check import CheckReport, Rendered
+    from ..check import Rendered
     from ..layout import Environment, Overlay, Repo
     from ..sources import SourceGraph
 
-__all__ = ["Evaluation", "evaluate", "apply_to", "views_of"]
+__all__ = ["Evaluation", "ViewRules", "AcrossRules", "Context", "evaluate", "check_view", "check_across",
+           "with_counts", "view_of", "views_of", "all_envs"]
 
 
 @dataclass
@@ -41,6 +49,42 @@ class Evaluation:
     findings: list[Finding] = field(default_factory=list)
     suppressions: list[Suppression] = field(default_factory=list)
     tool_errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ViewRules:
+    """What the rules about one overlay found: findings, the overlay's suppressions with the hits they took, the
+    resource each suppression is on (its index in `view.resources`), and checks that crashed."""
+
+    findings: list[Finding] = field(default_factory=list)
+    suppressions: list[Suppression] = field(default_factory=list)
+    targets: list[int] = field(default_factory=list)
+    tool_errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AcrossRules:
+    """What the cross-environment rules found; `counts` are (overlay id, suppression index, hits it took)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    counts: list[tuple[str, int, int]] = field(default_factory=list)
+    tool_errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    """What cross-environment checks get besides the views: the policy, the schema index, every environment."""
+
+    policy: Policy
+    schemas: Any
+    envs: list["Environment"]
+
+
+def view_of(env: "Environment", rendered: "Rendered", graph: Any, policy: Policy, schemas: Any = None) -> View:
+    """The rules' view of one rendered overlay; `graph` is its SourceGraph or a callable that reads it."""
+    resources = [Res(data, dict(origin)) for data, origin in zip(rendered.resources, rendered.origins)
+                 if isinstance(data, dict)]
+    return View(env, policy.profile(env.name), rendered.overlay, resources, graph, policy, schemas=schemas)
 
 
 def views_of(
@@ -53,18 +97,9 @@ def views_of(
 ) -> list[View]:
     """A view per rendered overlay of `envs`, leaving out overlays (and environments) with error findings."""
     blocked = {(f.env, f.app) for f in prior if f.severity == "error"}
-    views = []
-    for env in envs:
-        if (env.name, None) in blocked:
-            continue
-        for item in rendered.get(env.name, []):
-            if (env.name, item.overlay.app) in blocked:
-                continue
-            resources = [Res(data, dict(origin)) for data, origin in zip(item.resources, item.origins)
-                         if isinstance(data, dict)]
-            views.append(View(env, policy.profile(env.name), item.overlay, resources,
-                              functools.partial(_graph, graphs, item.overlay), policy, schemas=schemas))
-    return views
+    return [view_of(env, item, functools.partial(_graph, graphs, item.overlay), policy, schemas)
+            for env in envs if (env.name, None) not in blocked
+            for item in rendered.get(env.name, []) if (env.name, item.overlay.app) not in blocked]
 
 
 def evaluate(
@@ -92,85 +127,107 @@ def evaluate(
             return result
     if schemas is None:
         schemas = SchemaIndex()
-    context = _Context(policy, schemas, list(all_envs if all_envs is not None else envs))
     views = views_of(envs, rendered, graphs, policy, prior, schemas)
-    raw: list[tuple[Rule, View | None, str, Hit]] = []
-    selected = [r for r in CATALOGUE.values() if r.check is not None and (only is None or r.id in only)]
-    for view in views:
-        for rule in selected:
-            if rule.scope in ("rendered", "source") and policy.enabled(rule, view.env.name):
-                try:
-                    raw += [(rule, view, view.env.name, hit) for hit in rule.check(view)]
-                except Exception as err:  # a bug in one check must not hide the others' findings
-                    result.tool_errors.append(_crash(rule, view.overlay.id, err))
-    for rule in selected:
-        if rule.scope == "cross-env":
-            try:
-                for where, hit in rule.check(views, context):
-                    view = where if isinstance(where, View) else None
-                    raw.append((rule, view, view.env.name if view else str(where), hit))
-            except Exception as err:
-                result.tool_errors.append(_crash(rule, "every environment", err))
-    entries = _suppressions(views)
-    counts = [0] * len(entries)
-    for rule, view, env_name, hit in raw:
-        severity = policy.severity(rule, env_name, hit.condition)
-        if severity == SKIP:
-            continue
-        if view is not None and hit.res is not None and rule.suppressible:
-            index = next((i for i, (v, r, clause, _) in enumerate(entries)
-                          if v is view and r is hit.res and rule.id in clause.rules), None)
-            if index is not None:
-                counts[index] += 1
-                continue
-        result.findings.append(_finding(rule, severity, view, env_name, hit))
-    for (view, res, clause, where), count in zip(entries, counts):
-        result.suppressions.append(Suppression(
-            clause.rules, clause.reason, where.path, where.line, where.col, env=view.env.name, app=view.overlay.app,
-            resource=res.label, suppressed=count,
-        ))
-    result.findings = sort_findings(result.findings)
-    result.suppressions.sort(key=Suppression.sort_key)
+    own = {view.overlay.id: check_view(view, policy, only) for view in views}
+    across = check_across(views, own, Context(policy, schemas, list(all_envs if all_envs is not None else envs)), only)
+    result.findings = sort_findings([f for r in own.values() for f in r.findings] + across.findings)
+    result.suppressions = sorted(with_counts(own, across.counts), key=Suppression.sort_key)
+    result.tool_errors = [e for r in own.values() for e in r.tool_errors] + across.tool_errors
     return result
 
 
-def apply_to(report: "CheckReport", repo: "Repo", envs: Sequence["Environment"],
-             graphs: Mapping["Overlay", "SourceGraph"], schemas: "SchemaIndex | None" = None) -> None:
-    """Evaluate the catalogue for a check run and add its findings, suppressions and tool errors to `report`.
+def check_view(view: View, policy: Policy, only: Collection[str] | None = None) -> ViewRules:
+    """The rules about one overlay (scope `rendered` and `source`) over `view`."""
+    result = ViewRules()
+    for res, value in annotated(view):
+        where = _locate(view, res, ("metadata", "annotations", ANNOTATION))
+        target = next(i for i, r in enumerate(view.resources) if r is res)
+        for clause in parse(value)[0]:
+            result.suppressions.append(Suppression(
+                clause.rules, clause.reason, where.path, where.line, where.col, env=view.env.name,
+                app=view.overlay.app, resource=res.label))
+            result.targets.append(target)
+    counts = [0] * len(result.suppressions)
+    for rule in _selected(only):
+        if rule.scope not in ("rendered", "source") or not policy.enabled(rule, view.env.name):
+            continue
+        try:
+            hits = list(rule.check(view))  # type: ignore[misc]
+        except Exception as err:  # a bug in one check must not hide the others' findings
+            result.tool_errors.append(_crash(rule, view.overlay.id, err))
+            continue
+        for hit in hits:
+            severity = policy.severity(rule, view.env.name, hit.condition)
+            if severity == SKIP:
+                continue
+            index = _suppression_for(rule, view, hit, result)
+            if index is None:
+                result.findings.append(_finding(rule, severity, view, view.env.name, hit))
+            else:
+                counts[index] += 1
+    result.suppressions = [dataclasses.replace(s, suppressed=n) for s, n in zip(result.suppressions, counts)]
+    return result
 
-    The policy is the repository's `schemas/policy.yaml` (the tool's own when the repository has none); a policy
-    file with errors is reported (POLICY-FILE) and no rule runs."""
-    policy, problems = load_policy(*policy_file(repo.root))
-    if policy is None:
-        report.findings += problems
-        return
-    result = evaluate(envs, report.rendered, graphs, all_envs=_all_envs(repo, envs), prior=report.findings,
-                      policy=policy, schemas=schemas)
-    report.findings += result.findings
-    report.suppressions += result.suppressions
-    report.tool_errors += result.tool_errors
+
+def check_across(views: Sequence[View], own: Mapping[str, ViewRules], context: Context,
+                 only: Collection[str] | None = None) -> AcrossRules:
+    """The rules that compare environments over every view; suppressed hits are counted against `own`'s
+    suppressions (keyed by overlay id) instead of reported."""
+    result = AcrossRules()
+    for rule in _selected(only):
+        if rule.scope != "cross-env":
+            continue
+        try:
+            hits = list(rule.check(views, context))  # type: ignore[misc]
+        except Exception as err:
+            result.tool_errors.append(_crash(rule, "every environment", err))
+            continue
+        for where, hit in hits:
+            view = where if isinstance(where, View) else None
+            env_name = view.env.name if view else str(where)
+            severity = context.policy.severity(rule, env_name, hit.condition)
+            if severity == SKIP:
+                continue
+            index = _suppression_for(rule, view, hit, own.get(view.overlay.id)) if view is not None else None
+            if index is None:
+                result.findings.append(_finding(rule, severity, view, env_name, hit))
+            else:
+                assert view is not None
+                result.counts.append((view.overlay.id, index, 1))
+    return result
 
 
-@dataclass
-class _Context:
-    """What cross-environment checks get besides the views."""
-
-    policy: Policy
-    schemas: Any
-    envs: list["Environment"]
-
-
-_Entry = tuple[View, Res, Clause, Location]
+def with_counts(own: Mapping[str, ViewRules], counts: Iterable[tuple[str, int, int]]) -> list[Suppression]:
+    """Every suppression of `own` with the cross-environment hits in `counts` added to what it took."""
+    extra: dict[tuple[str, int], int] = {}
+    for overlay_id, index, count in counts:
+        extra[overlay_id, index] = extra.get((overlay_id, index), 0) + count
+    return [dataclasses.replace(s, suppressed=s.suppressed + extra.get((overlay_id, index), 0))
+            for overlay_id, result in own.items() for index, s in enumerate(result.suppressions)]
 
 
-def _suppressions(views: Sequence[View]) -> list[_Entry]:
-    """(view, resource, clause, where the annotation is) for every valid suppression clause."""
-    found: list[_Entry] = []
-    for view in views:
-        for res, value in annotated(view):
-            where = _locate(view, res, ("metadata", "annotations", ANNOTATION))
-            found += [(view, res, clause, where) for clause in parse(value)[0]]
-    return found
+def all_envs(repo: "Repo", envs: Sequence["Environment"]) -> list["Environment"]:
+    """Every environment of the repo whose file loads (the selected ones already did)."""
+    loaded = {env.name: env for env in envs}
+    for name in repo.env_names():
+        if name not in loaded:
+            try:
+                loaded[name] = repo.environment(name)
+            except GitopsError:
+                continue
+    return [loaded[name] for name in sorted(loaded)]
+
+
+def _selected(only: Collection[str] | None) -> list[Rule]:
+    return [r for r in CATALOGUE.values() if r.check is not None and (only is None or r.id in only)]
+
+
+def _suppression_for(rule: Rule, view: View, hit: Hit, own: ViewRules | None) -> int | None:
+    """The index of the first suppression of `own` that is on the hit's resource and names the rule, if any."""
+    if own is None or hit.res is None or not rule.suppressible:
+        return None
+    return next((i for i, (s, target) in enumerate(zip(own.suppressions, own.targets))
+                 if view.resources[target] is hit.res and rule.id in s.rules), None)
 
 
 def _graph(graphs: Mapping["Overlay", "SourceGraph"], overlay: "Overlay") -> "SourceGraph | None":
@@ -231,18 +288,6 @@ def _overlay_location(view: View) -> Location:
     if view.graph is not None and view.graph.kustomizations:
         return Location(view.graph.kustomizations[0], None, None)
     return Location(view.overlay.rel, None, None)
-
-
-def _all_envs(repo: "Repo", envs: Sequence["Environment"]) -> list["Environment"]:
-    """Every environment of the repo whose file loads (the selected ones already did)."""
-    loaded = {env.name: env for env in envs}
-    for name in repo.env_names():
-        if name not in loaded:
-            try:
-                loaded[name] = repo.environment(name)
-            except GitopsError:
-                continue
-    return [loaded[name] for name in sorted(loaded)]
 
 
 def _crash(rule: Rule, where: str, err: Exception) -> str:
