@@ -9,7 +9,7 @@ like a shipped one. Measured, as whole commands in subprocesses, medians of --ru
   floor serial      `kubectl kustomize` of every overlay, one after another
   floor parallel    the same, 2 at a time
   naive             every overlay built, then checked with the `kubernetes-validate --strict` CLI (2 at a time)
-  render            `invoke render all`
+  render            `invoke render all`, cache emptied before each run
   check (full)      `invoke check`, cache emptied before each run
   check (1 app)     `invoke check` after touching one app's overlay (cache warm otherwise)
   check (warm)      `invoke check` again with nothing changed
@@ -112,6 +112,7 @@ def measure(apps: int, runs: int, skip_naive: bool) -> dict[str, float]:
                 scratch = Path(tmp) / "naive"
                 scratch.mkdir(exist_ok=True)
                 add("naive", naive(overlays, 2, scratch))
+            shutil.rmtree(cache, ignore_errors=True)
             add("render", timed(invoke + ["render", "all"], root, env))
             shutil.rmtree(cache, ignore_errors=True)
             add("check (full)", timed(invoke + ["check"], root, env))

@@ -156,6 +156,7 @@ def test_build_environment_is_closed(fake_kz, tmp_path):
     assert env["HTTPS_PROXY"] == "http://127.0.0.1:9"
     assert env["KUBECONFIG"] == "/dev/null"
     assert env["GIT_ALLOW_PROTOCOL"] == "none"
+    assert (env["GOGC"], env["GOMEMLIMIT"]) == ("400", "512MiB")  # fewer collections in a short-lived process
     assert not {"SSH_AUTH_SOCK", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN"} & env.keys()
 
 
