@@ -25,12 +25,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
+from .files import replace_file
 from .own_schemas import SCHEMA_DIR
 
 __all__ = ["Entry", "RunCache", "FileHasher", "fingerprint", "cache_dir"]
@@ -175,8 +175,8 @@ class RunCache:
             outputs = self.folder / OUTPUTS
             outputs.mkdir(parents=True, exist_ok=True)
             for name, raw in self._pending.items():  # rewritten even if present: it may be the corrupted copy
-                _write_atomically(outputs / f"{name}.json", raw)
-            _write_atomically(self.path, hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+                replace_file(outputs / f"{name}.json", raw, durable=False)
+            replace_file(self.path, hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload, durable=False)
             used = {f"{entry.output}.json" for entry in self.entries.values()}
             for stale in outputs.iterdir():
                 if stale.name not in used:
@@ -185,17 +185,6 @@ class RunCache:
             return
         self._pending.clear()
         self.dirty = False
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read(path: Path, tool: str) -> tuple[dict[str, Entry], dict[str, Any]]:

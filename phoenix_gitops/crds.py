@@ -36,7 +36,6 @@ import json
 import multiprocessing
 import os
 import re
-import tempfile
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -46,6 +45,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from .errors import InputError
+from .files import replace_file
 from .findings import json_path
 from .yamlio import YamlError, load_file
 
@@ -596,22 +596,7 @@ def write(crd_dir: Path, out_dir: Path, jobs: int | None = 1) -> list[str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in changed:
         if name in files:
-            _replace(out_dir / name, files[name])
+            replace_file(out_dir / name, files[name], mode=0o644)
         else:
             (out_dir / name).unlink()
     return changed
-
-
-def _replace(target: Path, data: bytes) -> None:
-    """Write `target` via a temp file beside it and os.replace, so readers never see half a file."""
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o644)
-        os.replace(handle.name, target)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise

@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterator
 from . import render as rendering, rules
 from .check import run_check
 from .errors import GitopsError, InputError, ToolError, UsageError
+from .files import replace_file
 from .findings import errors_in
 from .kustomize import Kustomize
 from .layout import ALL, KUSTOMIZATION_FILES, Environment, Overlay, Repo
@@ -270,19 +271,8 @@ def _check_with(repo: Repo, files: dict[str, str], env_names: list[str], kz: Kus
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` (UTF-8) through a temp file beside it and `os.replace`, keeping its mode."""
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace `path` with `text` (UTF-8) atomically, keeping its mode."""
+    replace_file(path, text.encode("utf-8"), mode=stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
 
 
 def _render(repo: Repo, envs: list[Environment], kz: Kustomize, jobs: int | None, wrote: str) -> tuple[str, ...]:

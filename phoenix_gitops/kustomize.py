@@ -30,6 +30,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from .cache import cache_dir
 from .errors import GitopsError, KustomizeError, ToolError
+from .files import replace_file
 from .layout import Overlay
 
 __all__ = ["Kustomize", "find_kustomize", "strip_annotations", "MIN_MAJOR", "DEFAULT_TIMEOUT", "BUILD_FLAGS", "ORIGIN",
@@ -313,10 +314,7 @@ def _write_memo(path: Path, memo: dict[str, object]) -> None:
     """Best effort: a memo that cannot be written only costs a process next time."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(memo, handle, sort_keys=True)
-        os.replace(tmp, path)
+        replace_file(path, json.dumps(memo, sort_keys=True).encode("utf-8"), durable=False)
     except OSError:
         pass
 
