@@ -99,6 +99,8 @@ class Entry:
     """The overlay's suppressions, as `Suppression` fields plus `target` (the index of the resource)."""
     output: str = ""
     """SHA-256 of the stored output (rendered text, resources, origins); set by `RunCache.store`."""
+    origins: bool = False
+    """Whether the build needed its resources' origins (a finding or suppression to locate)."""
 
 
 class RunCache:

@@ -362,7 +362,7 @@ def _render(repo: Repo | None, env_names: list[str], kz: Kustomize, label: str, 
         return {}
     try:
         envs = [repo.environment(name) for name in env_names]
-        report = run_check(repo, envs, kz, jobs=jobs)
+        report = run_check(repo, envs, kz, jobs=jobs, origins=True)
     except GitopsError as err:
         err.args = (f"{label}: {err}",)
         raise

@@ -90,39 +90,46 @@ class Kustomize:
         crashed, hung, was killed or printed something that is not text.
         """
         if origins:
-            return self.build_batch([overlay], sort_options)[overlay]
+            return self.build_batch([overlay], sort_options, origins=True)[overlay]
         return self._run(overlay.path, overlay.rel, _repo_root(overlay))
 
-    def build_batch(self, overlays: Sequence[Overlay], sort_options: Mapping[str, object] | None = None) -> dict[Overlay, str]:
-        """Build several overlays of one environment in ONE kustomize run, with origins: {overlay: text}.
+    def build_batch(self, overlays: Sequence[Overlay], sort_options: Mapping[str, object] | None = None,
+                    origins: bool = True) -> dict[Overlay, str]:
+        """Build several overlays of one environment in ONE kustomize run: {overlay: text}.
 
         Process start dominates a small build (~0.2 s), so one run for many overlays is much cheaper than one
         each. Every overlay is wrapped in a kustomization that adds the MARKER annotation (its id); a top
-        kustomization lists the wrappers with origin annotations on. The output is split by the marker, which
-        is then removed: each text is what `build(overlay, origins=True)` returns. Overlays of different
+        kustomization lists the wrappers (with `origins`, origin annotations on). The output is split by the
+        marker, which is then removed: each text is what `build(overlay, origins)` returns. Overlays of different
         environments must not share a batch (the same app has the same resource ids in every environment).
+        Origin tracking costs about twice the build itself, more for every kustomization level it passes
+        (kustomize records each transformer on each resource), so a batch of one has no wrapper.
         Raises like `build`; for several overlays the error does not say which one failed (build them one by
         one to find out, as `build_many` does).
         """
         root = _repo_root(overlays[0])
         with tempfile.TemporaryDirectory(prefix="phoenix-gitops-") as top:
-            for index, overlay in enumerate(overlays):
-                wrapper = Path(top, f"o{index}")
-                wrapper.mkdir()
-                _write_kustomization(wrapper, {
-                    "resources": [os.path.relpath(overlay.path, wrapper)],
-                    "commonAnnotations": {MARKER: overlay.id},
-                })
-            spec: dict[str, object] = {"resources": [f"o{i}" for i in range(len(overlays))],
-                                       "buildMetadata": ["originAnnotations"]}
+            resources = [os.path.relpath(overlays[0].path, top)]
+            if len(overlays) > 1:
+                resources = [f"o{index}" for index in range(len(overlays))]
+                for wrapper, overlay in zip(resources, overlays):
+                    Path(top, wrapper).mkdir()
+                    _write_kustomization(Path(top, wrapper), {
+                        "resources": [os.path.relpath(overlay.path, Path(top, wrapper))],
+                        "commonAnnotations": {MARKER: overlay.id},
+                    })
+            spec: dict[str, object] = {"resources": resources}
+            if origins:
+                spec["buildMetadata"] = ["originAnnotations"]
             if sort_options:
                 spec["sortOptions"] = dict(sort_options)
             _write_kustomization(Path(top), spec)
             label = overlays[0].rel if len(overlays) == 1 else f"{len(overlays)} overlays of {overlays[0].env}"
             text = self._run(Path(top), label, root)
             prefix = os.path.relpath(root, top)
-        text = re.sub(rf"^( +(?:path|configuredIn): ){re.escape(prefix)}/", r"\1", text, flags=re.MULTILINE)
-        return _split(text, overlays)
+        if origins:
+            text = re.sub(rf"^( +(?:path|configuredIn): ){re.escape(prefix)}/", r"\1", text, flags=re.MULTILINE)
+        return _split(text, overlays) if len(overlays) > 1 else {overlays[0]: text}
 
     def _run(self, target: Path, label: str, root: str) -> str:
         try:
@@ -163,11 +170,11 @@ class Kustomize:
     ) -> dict[Overlay, str | GitopsError]:
         """Build every overlay, `jobs` runs at a time (default: one per CPU); failures are returned, not raised.
 
-        With `origins` and `batch`, overlays are built in batches (`plan` says which); see `build_unit`.
+        With `batch`, overlays are built in batches (`plan` says which); see `build_unit`.
         """
         todo = list(overlays)
         workers = workers_for(jobs, len(todo))
-        units = self.plan(todo, workers, sort_options, batch=origins and batch)
+        units = self.plan(todo, workers, sort_options, batch=batch)
         results: dict[Overlay, str | GitopsError] = {}
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for built in pool.map(lambda unit: self.build_unit(unit, origins, sort_options), units):
@@ -209,7 +216,7 @@ class Kustomize:
         options = sort_options or {}
         if len(unit) > 1:
             try:
-                texts = self.build_batch(unit, options.get(unit[0]))
+                texts = self.build_batch(unit, options.get(unit[0]), origins)
                 return [(overlay, texts[overlay]) for overlay in unit]
             except _TimedOut as err:  # one by one, every overlay would only time out again
                 return [(overlay, ToolError(f"{overlay.rel}: {err}")) for overlay in unit]

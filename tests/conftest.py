@@ -39,6 +39,36 @@ def fixture_repo(tmp_path: Path):
     return copy
 
 
+@pytest.fixture
+def shipped_repo(tmp_path: Path) -> Path:
+    """The shipped config (base/, overlays/, gitops.yaml) in a temp folder, with the api app only."""
+    root = tmp_path / "shipped"
+    for name in ("base", "overlays"):
+        shutil.copytree(PROJECT / name, root / name, ignore=shutil.ignore_patterns("storefront"))
+    shutil.copy2(PROJECT / "gitops.yaml", root / "gitops.yaml")
+    return root
+
+
+@pytest.fixture
+def builds(monkeypatch) -> list[tuple[str, bool]]:
+    """Every kustomize run from now on, as (overlay id, built with origins) for each overlay it built."""
+    seen: list[tuple[str, bool]] = []
+    batch, single = kustomize.Kustomize.build_batch, kustomize.Kustomize.build
+
+    def build_batch(self, overlays, sort_options=None, origins=True):
+        seen.extend((overlay.id, origins) for overlay in overlays)
+        return batch(self, overlays, sort_options, origins)
+
+    def build(self, overlay, origins=False, sort_options=None):
+        if not origins:  # (with origins, it runs build_batch)
+            seen.append((overlay.id, False))
+        return single(self, overlay, origins, sort_options)
+
+    monkeypatch.setattr(kustomize.Kustomize, "build_batch", build_batch)
+    monkeypatch.setattr(kustomize.Kustomize, "build", build)
+    return seen
+
+
 def cli_argv(args: list[str]) -> list[str]:
     """The command line of `invoke <args>` with this project's tasks, whatever the working directory."""
     return [sys.executable, "-m", "invoke", "--search-root", str(PROJECT), *args]

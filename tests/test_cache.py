@@ -173,3 +173,71 @@ def test_another_environment_file_changes_the_rules_across_environments(fixture_
     report = check(root, broken_kz, tmp_path, env="prod", outputs=False)  # prod's own overlays are unchanged
     assert report.tool_errors == []
     assert "ISO-CLUSTER-DISTINCT" in {f.rule for f in report.findings}
+
+
+def test_an_overlay_that_needed_origins_is_built_with_them_at_once_after_a_change(fixture_repo, kz, tmp_path, builds):
+    root = fixture_repo("webapp")
+    patch = root / "overlays/prod/web/deployment-patch.yaml"
+    patch.write_text(patch.read_text().replace("  replicas: 3", "  replicsa: 3"))
+    first = check(root, kz, tmp_path)
+    assert builds == [("prod/web", False), ("prod/web", True)]
+    builds.clear()
+    patch.write_text(patch.read_text() + "# touched\n")
+    assert [str(f) for f in check(root, kz, tmp_path).findings] == [str(f) for f in first.findings]
+    assert builds == [("prod/web", True)]
+
+
+def same_cookie_key(root):
+    """Make staging's api read prod's secret-store key, so PHX-V35 fires in staging and prod."""
+    patch = root / "overlays/staging/api/externalsecret-patch.yaml"
+    patch.write_text(patch.read_text().replace("phoenix/staging/api", "phoenix/prod/api"))
+
+
+def test_rules_across_environments_get_the_origins_of_cached_overlays_they_report_on(shipped_repo, kz, tmp_path, builds):
+    repo = Repo(shipped_repo)
+    assert check(shipped_repo, kz, tmp_path).findings == []
+    assert {origins for _, origins in builds} == {False}
+    same_cookie_key(shipped_repo)
+    builds.clear()
+    report = check(shipped_repo, kz, tmp_path)  # prod/api is unchanged: its output comes from the cache
+    assert builds == [("staging/api", False), ("prod/api", True), ("staging/api", True)]
+    eager = run_check(repo, repo.select_envs("all"), kz, origins=True)
+    assert [str(f) for f in report.findings] == [str(f) for f in eager.findings]
+    assert [(f.env, f.path) for f in report.findings if f.rule == "PHX-V35"] == [
+        ("prod", "overlays/prod/api/externalsecret-patch.yaml"), ("staging", "overlays/staging/api/externalsecret-patch.yaml")]
+    builds.clear()
+    again = check(shipped_repo, kz, tmp_path)
+    assert builds == [] and [str(f) for f in again.findings] == [str(f) for f in report.findings]
+    (shipped_repo / "overlays/staging/environment.yaml").write_text(
+        (shipped_repo / "overlays/staging/environment.yaml").read_text() + "# touched\n")
+    assert [str(f) for f in check(shipped_repo, kz, tmp_path).findings] == [str(f) for f in report.findings]
+    assert ("prod/api", True) not in builds  # its origins were kept in the cache
+
+
+def test_a_build_that_changed_while_it_was_checked_is_a_tool_error(shipped_repo, kz, tmp_path, monkeypatch):
+    check(shipped_repo, kz, tmp_path)
+    same_cookie_key(shipped_repo)
+    build = Kustomize.build
+
+    def changed(self, overlay, origins=False, sort_options=None):
+        text = build(self, overlay, origins, sort_options)
+        return text + "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: edited\n" if origins else text
+
+    monkeypatch.setattr(Kustomize, "build", changed)
+    report = check(shipped_repo, kz, tmp_path)
+    assert report.exit_code == 4
+    assert [e for e in report.tool_errors if "changed during the check" in e] == [
+        "overlays/prod/api: the build changed during the check (files edited?); check again"]
+
+
+def test_a_check_that_wants_origins_gets_them_for_outputs_cached_without(fixture_repo, kz, tmp_path, builds):
+    root = fixture_repo("minimal")
+    check(root, kz, tmp_path)
+    builds.clear()
+    repo = Repo(root)
+    cache = RunCache.load(repo.root, fingerprint(kz.version, SCHEMA_DIR), tmp_path)
+    report = run_check(repo, repo.select_envs("all"), kz, cache=cache, origins=True)
+    assert sorted(builds) == [("dev/hello", True), ("prod/hello", True), ("prod/world", True)]
+    assert [r.origins[0] for rendered in report.rendered.values() for r in rendered] == [
+        {"path": "base/hello/configmap.yaml"}, {"path": "base/hello/configmap.yaml"},
+        {"path": "base/hello/configmap.yaml"}]

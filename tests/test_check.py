@@ -58,6 +58,39 @@ def test_clean_fixture_repos_check_clean(name, kz):
     assert report.exit_code == 0
 
 
+def test_a_clean_overlay_is_built_once_without_origins(fixture_repo, kz, builds):
+    repo = Repo(fixture_repo("minimal"))
+    report = run_check(repo, repo.select_envs("all"), kz)
+    assert report.findings == [] and report.tool_errors == []
+    assert sorted(builds) == [("dev/hello", False), ("prod/hello", False), ("prod/world", False)]
+    assert [r.origins for rendered in report.rendered.values() for r in rendered] == [None, None, None]
+
+
+@pytest.mark.parametrize("name, file, change", [
+    ("webapp", "overlays/prod/web/deployment-patch.yaml", ("  replicas: 3", "  replicsa: 3")),  # K8S-SCHEMA
+    ("five-rules", "overlays/prod/api/deployment-patch.yaml", ("phoenix-gitops/suppress", "x-note")),  # five rules
+])
+def test_an_overlay_with_a_finding_is_built_again_with_origins_and_reports_what_an_eager_check_does(
+        fixture_repo, kz, builds, name, file, change):
+    root = fixture_repo(name)
+    (root / file).write_text((root / file).read_text().replace(*change))
+    repo = Repo(root)
+    lazy = run_check(repo, repo.select_envs("all"), kz)
+    overlay = f"prod/{file.split('/')[2]}"
+    assert builds == [(overlay, False), (overlay, True)]
+    eager = run_check(repo, repo.select_envs("all"), kz, origins=True)
+    assert lazy.findings and [str(f) for f in lazy.findings] == [str(f) for f in eager.findings]
+    assert any(f.path == file and f.line for f in lazy.findings)
+    assert [(r.text, r.origins) for r in lazy.rendered["prod"]] == [(r.text, r.origins) for r in eager.rendered["prod"]]
+
+
+def test_an_overlay_whose_sources_carry_a_suppression_is_built_with_origins_at_once(fixture_repo, kz, builds):
+    repo = Repo(fixture_repo("five-rules"))
+    report = run_check(repo, repo.select_envs("all"), kz)
+    assert builds == [("prod/api", True)]
+    assert [s.suppressed for s in report.suppressions] == [1]
+
+
 def test_shipped_repo_checks_clean_in_every_env(kz):
     repo = Repo(PROJECT)
     report = run_check(repo, repo.select_envs("all"), kz)

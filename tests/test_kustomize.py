@@ -211,6 +211,27 @@ def test_batched_builds_split_into_exactly_the_per_overlay_outputs(kz):
         assert "phoenix-gitops.internal/overlay" not in batch[overlay]
 
 
+def test_a_batch_without_origins_splits_into_exactly_the_plain_builds(kz):
+    from conftest import PROJECT
+
+    prod = Repo(PROJECT).environment("prod").overlays()
+    batch = kz.build_batch(prod, {"order": "legacy"}, origins=False)
+    for overlay in prod:
+        assert batch[overlay] == kz.build(overlay)
+        assert "phoenix-gitops.internal/overlay" not in batch[overlay]
+        assert "config.kubernetes.io/origin" not in batch[overlay]
+
+
+def test_one_overlay_with_origins_is_built_without_a_wrapper(kz, fixture_repo):
+    from phoenix_gitops.kustomize import strip_annotations
+
+    hello = Repo(fixture_repo("minimal")).environment("prod").overlays()[0]
+    text = kz.build(hello, origins=True)
+    assert "config.kubernetes.io/origin: |\n      path: base/hello/configmap.yaml\n" in text
+    assert "phoenix-gitops.internal/overlay" not in text
+    assert strip_annotations(text) == kz.build(hello)
+
+
 def test_a_failing_batch_is_rebuilt_one_by_one_and_the_failure_attributed(kz, fixture_repo):
     root = fixture_repo("minimal")
     (root / "overlays/prod/world/kustomization.yaml").write_text("resources:\n  - nothing.yaml\n")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Collection, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from ..errors import GitopsError
 from ..findings import Finding, sort_findings
@@ -80,11 +80,25 @@ class Context:
     envs: list["Environment"]
 
 
-def view_of(env: "Environment", rendered: "Rendered", graph: Any, policy: Policy, schemas: Any = None) -> View:
-    """The rules' view of one rendered overlay; `graph` is its SourceGraph or a callable that reads it."""
-    resources = [Res(data, dict(origin)) for data, origin in zip(rendered.resources, rendered.origins)
-                 if isinstance(data, dict)]
+def view_of(env: "Environment", rendered: "Rendered", graph: Any, policy: Policy, schemas: Any = None,
+            origins: "Callable[[], Sequence[dict[str, str]]] | None" = None) -> View:
+    """The rules' view of one rendered overlay; `graph` is its SourceGraph or a callable that reads it. For an
+    overlay built without origins, `origins` gets them the first time a resource's origin is read, e.g.
+    `view_of(env, rendered, graph, policy, origins=lambda: rebuilt_with_origins(overlay).origins)`.
+    """
+    if rendered.origins is not None:
+        resources = [Res(data, dict(origin)) for data, origin in zip(rendered.resources, rendered.origins)
+                     if isinstance(data, dict)]
+    elif origins is not None:
+        resources = [Res(data, functools.partial(_nth, origins, index))
+                     for index, data in enumerate(rendered.resources) if isinstance(data, dict)]
+    else:
+        raise ValueError(f"{rendered.overlay.id} was built without origins and there is no way to get them")
     return View(env, policy.profile(env.name), rendered.overlay, resources, graph, policy, schemas=schemas)
+
+
+def _nth(origins: "Callable[[], Sequence[dict[str, str]]]", index: int) -> dict[str, str]:
+    return dict(origins()[index])
 
 
 def views_of(
@@ -153,6 +167,8 @@ def check_view(view: View, policy: Policy, only: Collection[str] | None = None) 
             continue
         try:
             hits = list(rule.check(view))  # type: ignore[misc]
+        except GitopsError:  # getting what the view reads lazily failed (e.g. the build with origins): not the rule's
+            raise
         except Exception as err:  # a bug in one check must not hide the others' findings
             result.tool_errors.append(_crash(rule, view.overlay.id, err))
             continue
@@ -179,6 +195,8 @@ def check_across(views: Sequence[View], own: Mapping[str, ViewRules], context: C
             continue
         try:
             hits = list(rule.check(views, context))  # type: ignore[misc]
+        except GitopsError:
+            raise
         except Exception as err:
             result.tool_errors.append(_crash(rule, "every environment", err))
             continue

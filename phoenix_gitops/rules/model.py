@@ -67,10 +67,15 @@ _dict, _list = as_dict, as_list
 
 @dataclass(frozen=True, eq=False)
 class Res:
-    """One rendered resource and the origin kustomize recorded for it (`{'path': ...}` or `{'configuredIn': ...}`)."""
+    """One rendered resource and the origin kustomize recorded for it (`{'path': ...}` or `{'configuredIn': ...}`),
+    given as is or as a callable that gets it on first use (the overlay was built without origins)."""
 
     data: dict[str, Any]
-    origin: dict[str, str] = field(default_factory=dict)
+    given_origin: dict[str, str] | Callable[[], dict[str, str]] = field(default_factory=dict, repr=False)
+
+    @property
+    def origin(self) -> dict[str, str]:
+        return self.given_origin() if callable(self.given_origin) else self.given_origin
 
     @property
     def kind(self) -> str:
