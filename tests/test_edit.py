@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -84,16 +83,10 @@ def test_parse_image_refuses_malformed_references(text, message):
 # set-image, promote, new-app on a copy of the shipped config repo.
 
 @pytest.fixture
-def shipped(tmp_path: Path) -> layout.Repo:
-    """The shipped config (base/, overlays/, gitops.yaml) in a temp folder, without rendered output and with the
-    api app only (one kustomize build per environment keeps these tests fast)."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    ignore = shutil.ignore_patterns("storefront")
-    for name in ("base", "overlays"):
-        shutil.copytree(PROJECT / name, root / name, ignore=ignore)
-    shutil.copy2(PROJECT / "gitops.yaml", root / "gitops.yaml")
-    return layout.Repo(root)
+def shipped(shipped_repo: Path) -> layout.Repo:
+    """The shipped config without rendered output and with the api app only (one kustomize build per environment
+    keeps these tests fast)."""
+    return layout.Repo(shipped_repo)
 
 
 def kustomization(repo: layout.Repo, env: str, app: str) -> Path:

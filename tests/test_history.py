@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, run_cli
+from conftest import run_cli
 from phoenix_gitops import edit, history, layout
 from phoenix_gitops.errors import UsageError
 
@@ -40,13 +39,10 @@ def commit(root: Path, message: str, day: int, author: str = "Ada Lovelace") -> 
 
 
 @pytest.fixture
-def api_history(tmp_path) -> Path:
+def api_history(shipped_repo) -> Path:
     """The shipped config (api only) as a git repo with four commits to prod/api's kustomization: the shipped
     digest, digest a, an unrelated change (POOL_SIZE), digest b."""
-    root = tmp_path / "repo"
-    for name in ("base", "overlays"):
-        shutil.copytree(PROJECT / name, root / name, ignore=shutil.ignore_patterns("storefront"))
-    shutil.copy2(PROJECT / "gitops.yaml", root / "gitops.yaml")
+    root = shipped_repo
     git(root, "init", "-q", "-b", "main")
     commit(root, "api 2e8b4f6", 1)
     set_pin(root, f"digest: {D['a']}")
