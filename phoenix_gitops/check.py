@@ -149,7 +149,8 @@ class _Run:
         self.policy: rules.Policy | None = None
         self.context = {env.name: {"kubernetes": env.kubernetes_version, "policy": _digest_of(self.policy_path)}
                         for env in envs}
-        self.entries = {o: e for o in self.by_overlay if cache and (e := cache.lookup(o.id, self.hasher, self.context[o.env]))}
+        self.entries = {o: e for o in self.by_overlay
+                        if cache and (e := cache.lookup(o.id, self.hasher, self.context[o.env]))}
         self.across_name = "across " + ",".join(env.name for env in envs)
         self.rendered: dict[Overlay, Rendered] = {}
         self.own: dict[Overlay, rules.ViewRules] = {}
@@ -225,8 +226,13 @@ class _Run:
         guess only costs time: an overlay built without origins that needs them is built again."""
         last = self.cache.entries.get(overlay.id) if self.cache else None
         return self.origins or (last is not None and last.origins) or any(
-            self.suppressing.setdefault(path, _mentions(docs, rules.ANNOTATION))
-            for path, docs in self.graphs[overlay].documents.items())
+            self.suppresses(path, docs) for path, docs in self.graphs[overlay].documents.items())
+
+    def suppresses(self, path: str, docs: list[Document]) -> bool:
+        """Whether source file `path` mentions the suppression annotation (walked once per run)."""
+        if path not in self.suppressing:
+            self.suppressing[path] = _mentions([doc.data for doc in docs], rules.ANNOTATION)
+        return self.suppressing[path]
 
     def finish(self, overlay: Overlay, build: str | GitopsError | None) -> bool:
         """Turn one overlay's build into its rendered output and findings; False when it has to be built again
@@ -344,7 +350,14 @@ class _Run:
         self.report.suppressions = sorted(rules.with_counts(by_id, record["counts"]), key=rules.Suppression.sort_key)
 
     def across_key(self) -> str | None:
-        return _across_key(self.repo, self.hasher, self.context, self.by_overlay, self.entries)
+        """What the rules across environments read: every overlay's cache entry, every environment file, the
+        policy (None when an overlay has no entry, e.g. after a tool failure)."""
+        if any(overlay not in self.entries for overlay in self.by_overlay):
+            return None
+        data = [self.context, {name: self.hasher(f"overlays/{name}/{ENV_FILE}") for name in self.repo.env_names()},
+                [(o.id, self.entries[o].deps, self.entries[o].context, self.entries[o].output)
+                 for o in self.by_overlay]]
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def summarise(self) -> None:
         for env in self.envs:
@@ -357,18 +370,6 @@ class _Run:
             ))
         self.report.findings = sort_findings(self.report.findings)
         self.report.tool_errors.sort()
-
-
-def _across_key(repo: Repo, hasher: FileHasher, context: dict[str, Any], overlays: dict[Overlay, Environment],
-                entries: dict[Overlay, Entry]) -> str | None:
-    """What the rules across environments read: every overlay's cache entry, every environment file, the policy
-    (None when an overlay has no entry, e.g. after a tool failure)."""
-    if any(overlay not in entries for overlay in overlays):
-        return None
-    data = [context, {name: hasher(f"overlays/{name}/{ENV_FILE}") for name in repo.env_names()},
-            [(overlay.id, entries[overlay].deps, entries[overlay].context, entries[overlay].output)
-             for overlay in overlays]]
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def _entry(graph: SourceGraph, env: Environment, hasher: FileHasher, context: dict[str, Any], done: Rendered,
@@ -402,8 +403,6 @@ def _mentions(value: Any, word: str) -> bool:
         return any(word in str(key) or _mentions(item, word) for key, item in value.items())
     if isinstance(value, list):
         return any(_mentions(item, word) for item in value)
-    if isinstance(value, Document):
-        return _mentions(value.data, word)
     return isinstance(value, str) and word in value
 
 
