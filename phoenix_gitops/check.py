@@ -1,60 +1,59 @@
-"""The check pipeline: source checks, kustomize builds, strict schema validation, findings at source lines.
+"""The check pipeline: source checks, kustomize builds, strict schema validation, rules, findings at source lines.
 
-For every overlay of the selected environments: read and check its sources (`sources.py`); build the ones
-that are sound, in parallel batches; parse what kustomize printed; validate every resource against the strict
-schema of the Kubernetes version its environment's cluster runs (or its CRD schema); run the rules; and map each
-problem to the file and line that set the field. That needs kustomize's origin annotations (which file each
-resource came from), and tracking them costs kustomize twice the build itself, so an overlay is built with them
-only when something asks: a finding to locate, a suppression, a rule about generated Secrets. Results are the
-same either way. Nothing is written: the rendered text (byte-identical to a plain build) is returned for
-`render` to write.
+`run_check` takes every overlay of the selected environments through these stages, over one `_State`:
+
+    read       what the result cache already knows: an overlay none of whose input files changed is taken
+               from it (not read, built nor judged again); the policy.
+    build      the other overlays whose sources are sound (`sources.py`), in parallel batches (`scheduler.py`);
+    judge      each build as it comes in, while the others run (`judge.py`): parse, validate every resource
+               against the strict schema of the environment's Kubernetes version, run the overlay's own rules;
+    locate     the builds whose findings need their resources' origins (a finding or suppression to put at its
+               source line, a rule that asked) are built again with kustomize's origin annotations, in batches
+               in the same pool, and judged from that build;
+    across     the rules that compare environments (their findings are located the same way);
+    summarise  the report, one summary per environment.
+
+Tracking origins costs kustomize about twice the build, so a first build is made without them unless the
+overlay will need them (a suppression in its sources, or it needed them last time); the findings and their
+locations are the same either way. Nothing is written: the rendered text (byte-identical to a plain build) is
+returned for `render` to write.
 
 Usage:
     report = run_check(repo, repo.select_envs("all"), find_kustomize())
     report.exit_code            # 0 clean, 1 error findings, 4 a tool failed
     for finding in report.findings:
         print(finding)          # overlays/prod/api/deployment-patch.yaml:9:5: error K8S-SCHEMA ...
+    run_check(repo, envs, kz, origins=True).rendered_with_origins()   # every build with its origins (diff)
 """
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import rules
 from .cache import Entry, FileHasher, RunCache
-from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_TOOL, GitopsError, KustomizeError, ToolError
-from .findings import Finding, errors_in, json_path, sort_findings
+from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_TOOL, GitopsError, KustomizeError
+from .findings import Finding, sort_findings
+from .judge import OriginRequests, SchemaProblems, Verdict, judge, parse
 from .kube_schemas import SchemaIndex, supported_versions
-from .kustomize import BATCH_SIZE, ORIGIN, Kustomize, strip_annotations, workers_for
+from .kustomize import Kustomize
 from .layout import ENV_FILE, Environment, Overlay, Repo
+from .model import Output, Rendered
 from .rules.model import View
-from .sourcemap import locate, origin_of
-from .sources import SourceGraph, read_sources
-from .yamlio import Document, YamlError, load_rendered
+from .scheduler import BuildQueue, Built, workers_for
+from .sources import Loaded, SourceGraph, read_sources
+from .yamlio import YamlError
 
-__all__ = ["Rendered", "EnvSummary", "CheckReport", "run_check", "MAX_RENDERED_BYTES"]
+__all__ = ["EnvSummary", "CheckReport", "run_check"]
 
-MAX_RENDERED_BYTES = 64 * 1024 * 1024
-"""Largest kustomize output accepted for one overlay (Argo CD's own cap is 10 MB per directory app)."""
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """One overlay's build: the exact text to write and the resources in it."""
-
-    overlay: Overlay
-    text: str
-    """Byte-for-byte what a plain `kustomize build` prints."""
-    resources: tuple[dict[str, Any], ...]
-    """The parsed resources, origin annotation removed."""
-    origins: tuple[dict[str, str], ...] | None
-    """Each resource's origin (`path:` of its source file, or `configuredIn:` of its generator); None when it was
-    built without them (`run_check` gets them when something needs them)."""
+OnDone = Callable[[Overlay, GitopsError | None], None]
+"""Called once per overlay when it is done (built and judged, taken from the cache, or failed)."""
 
 
 @dataclass(frozen=True)
@@ -76,10 +75,14 @@ class CheckReport:
 
     findings: list[Finding] = field(default_factory=list)
     summaries: list[EnvSummary] = field(default_factory=list)
-    rendered: dict[str, list[Rendered]] = field(default_factory=dict)
+    rendered: dict[str, list[Output]] = field(default_factory=dict)
+    """Environment -> the build of every overlay that built and was judged, in app order (a `Rendered` where
+    it was built with origins)."""
     tool_errors: list[str] = field(default_factory=list)
     suppressions: list[rules.Suppression] = field(default_factory=list)
     """Findings of the rule catalogue that resources suppressed (`phoenix-gitops/suppress`), with their reasons."""
+    apps: dict[str, list[str]] = field(default_factory=dict)
+    """Environment -> the name of every app overlay that was checked (with or without findings), sorted."""
 
     @property
     def exit_code(self) -> int:
@@ -88,6 +91,14 @@ class CheckReport:
             return EXIT_TOOL
         return EXIT_FINDINGS if any(f.severity == "error" for f in self.findings) else EXIT_OK
 
+    def rendered_with_origins(self) -> dict[str, list[Rendered]]:
+        """`rendered` of a check run with `origins=True`, where every build has them; raises ValueError for a
+        build without (a check run without `origins`)."""
+        plain = [o.overlay.id for outputs in self.rendered.values() for o in outputs if not isinstance(o, Rendered)]
+        if plain:
+            raise ValueError(f"built without origins: {', '.join(plain)} (run the check with origins=True)")
+        return {env: [o for o in outputs if isinstance(o, Rendered)] for env, outputs in self.rendered.items()}
+
 
 def run_check(
     repo: Repo,
@@ -95,291 +106,399 @@ def run_check(
     kustomize: Kustomize,
     schemas: SchemaIndex | None = None,
     jobs: int | None = None,
-    on_done: Callable[[Overlay, GitopsError | None], None] | None = None,
+    on_done: OnDone | None = None,
     cache: RunCache | None = None,
     outputs: bool = True,
     origins: bool = False,
 ) -> CheckReport:
     """Check `envs` as the module docstring says; never raises for findings, only returns them.
 
-    With a `cache`, an overlay none of whose input files changed since it was cached is taken from the cache
-    (no source reading, no kustomize, no schema validation, no rules of its own), and the rules across
-    environments are reused when nothing they read changed; the cache is updated and saved at the end. With
-    `outputs=False` (findings are all the caller needs) `report.rendered` leaves out overlays taken from the
-    cache unless their output had to be read anyway. With `origins`, every rendered overlay comes with the
-    origins of its resources (`diff` needs them); otherwise only those where something asked for them.
+    With a `cache`, an overlay none of whose input files changed since it was cached is taken from the cache,
+    and the rules across environments are reused when nothing they read changed; the cache is updated and saved
+    at the end. With `outputs=False` (findings are all the caller needs) `report.rendered` leaves out overlays
+    taken from the cache unless their output had to be read anyway. Findings are located whether or not
+    `origins` is set; with it, every build in `report.rendered` also carries its origins (`diff` compares
+    resources by them).
     """
-    run = _Run(repo, envs, kustomize, schemas or SchemaIndex(), cache, on_done, origins)
-    record = cache.record(run.across_name) if cache else None
-    reuse_across = record is not None and record.get("key") == run.across_key()
-    if outputs or not reuse_across:
-        reuse_across = run.read_outputs() and reuse_across
-    if not reuse_across:  # (a reused result was made under this very policy file, which was valid then)
-        run.load_policy()
-    run.build(jobs)
-    if origins:  # (outputs taken from the cache may have been stored without them)
-        run.complete_origins()
-    run.collect()
-    if reuse_across or run.policy is not None:
-        run.across(record if reuse_across else None)
-    run.summarise()
+    state = _read(_Inputs.of(repo, envs, kustomize, schemas or SchemaIndex(), cache, on_done, origins), outputs)
+    inputs = state.inputs
+    workers = workers_for(jobs, len(state.overlays))
+    with BuildQueue(kustomize, workers, lambda overlay: inputs.graphs[overlay].sort_options) as queue:
+        _build_and_judge(state, queue)
+        if origins:  # (outputs taken from the cache may have been stored without them)
+            _locate(state, queue, [o for o, item in state.overlays.items()
+                                   if item.output is not None and not isinstance(item.output, Rendered)])
+        _across(state, queue)
+    _summarise(state)
     if cache is not None:
         cache.save()
-    return run.report
+    return state.report
 
 
-class _Later(GitopsError):
-    """An overlay needs its origins while builds run: `build` builds it again with them (never reported)."""
+class _Graphs(dict[Overlay, SourceGraph]):
+    """{overlay: SourceGraph}, each read on first use (overlays taken from the cache are never read); one
+    parse of each source file per run, shared by every overlay that reads it."""
 
-
-class _Run:
-    """One `run_check`: every overlay's state (cached, built, rendered, judged) and what was found."""
-
-    def __init__(self, repo: Repo, envs: list[Environment], kustomize: Kustomize, schemas: SchemaIndex,
-                 cache: RunCache | None, on_done: Callable[[Overlay, GitopsError | None], None] | None,
-                 origins: bool) -> None:
-        self.repo, self.envs, self.kustomize, self.schemas, self.cache = repo, envs, kustomize, schemas, cache
-        self.on_done, self.origins = on_done, origins
-        self.hasher = FileHasher(repo.root)
-        self.graphs = _Graphs(repo.root, {})
-        self.report = CheckReport()
-        self.apps = {env.name: env.overlays() for env in envs}
-        self.by_overlay = {overlay: env for env in envs for overlay in self.apps[env.name]}
-        self.policy_path, self.policy_name = rules.policy_file(repo.root)
-        self.policy: rules.Policy | None = None
-        self.context = {env.name: {"kubernetes": env.kubernetes_version, "policy": _digest_of(self.policy_path)}
-                        for env in envs}
-        self.entries = {o: e for o in self.by_overlay
-                        if cache and (e := cache.lookup(o.id, self.hasher, self.context[o.env]))}
-        self.across_name = "across " + ",".join(env.name for env in envs)
-        self.rendered: dict[Overlay, Rendered] = {}
-        self.own: dict[Overlay, rules.ViewRules] = {}
-        self.views: dict[Overlay, View] = {}
-        self.found: dict[Overlay, list[Finding]] = {}
-        self.building = True
-        """True while `build` runs: overlays that need origins then go back to it (see `origins_of`)."""
-        self.with_origins: set[Overlay] = set()
-        """Overlays `build` built with origins."""
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+        self.parsed: dict[str, Loaded] = {}
         self.suppressing: dict[str, bool] = {}
-        """Source file -> whether it mentions the suppression annotation (see `wants_origins`)."""
+        """Source file -> whether it mentions the suppression annotation (see `suppresses`)."""
 
-    def read_outputs(self) -> bool:
-        """Take every cached overlay's output from the cache; False when one was missing or corrupted (that
-        overlay is then built again)."""
-        complete = True
-        for overlay, entry in list(self.entries.items()):
-            output = self.cache.output(entry) if self.cache else None
-            if output is None:
-                del self.entries[overlay]
-                complete = False
+    def __missing__(self, overlay: Overlay) -> SourceGraph:
+        graph = self[overlay] = read_sources(self.root, overlay, self.parsed)
+        return graph
+
+    def get_or_read(self, overlay: Overlay) -> SourceGraph:
+        """The overlay's graph, read now if it was not (a rule view asks for it only when it needs a line)."""
+        return self[overlay]
+
+    def suppresses(self, overlay: Overlay) -> bool:
+        """Whether a source file of `overlay` mentions the suppression annotation (each file walked once)."""
+        for path, docs in self[overlay].documents.items():
+            if path not in self.suppressing:
+                self.suppressing[path] = _mentions([doc.data for doc in docs], rules.ANNOTATION)
+            if self.suppressing[path]:
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What one check works from: its arguments, and what is worked out from them once."""
+
+    repo: Repo
+    envs: list[Environment]
+    kustomize: Kustomize
+    schemas: SchemaIndex
+    cache: RunCache | None
+    on_done: OnDone | None
+    origins: bool
+    """Every build with origins (the caller asked)."""
+    hasher: FileHasher
+    graphs: _Graphs
+    policy: tuple[Traversable, str]
+    """The policy file and its display name."""
+    context: dict[str, dict[str, Any]]
+    """Environment -> what every cached result of it depends on besides its files (Kubernetes version, policy)."""
+
+    @classmethod
+    def of(cls, repo: Repo, envs: list[Environment], kustomize: Kustomize, schemas: SchemaIndex,
+           cache: RunCache | None, on_done: OnDone | None, origins: bool) -> _Inputs:
+        policy = rules.policy_file(repo.root)
+        digest = _digest_of(policy[0])
+        return cls(repo, envs, kustomize, schemas, cache, on_done, origins, FileHasher(repo.root), _Graphs(repo.root),
+                   policy, {env.name: {"kubernetes": env.kubernetes_version, "policy": digest} for env in envs})
+
+    @property
+    def across_name(self) -> str:
+        """The cache record of the rules across the selected environments."""
+        return "across " + ",".join(env.name for env in self.envs)
+
+
+@dataclass
+class _Overlay:
+    """One overlay on its way through the stages."""
+
+    env: Environment
+    entry: Entry | None = None
+    """Its cache entry: found unchanged in `read`, or stored once judged."""
+    output: Output | None = None
+    """Its build (a `Rendered` once built with origins)."""
+    findings: list[Finding] | None = None
+    """Its own findings (sources, build, schemas, own rules), once it is done."""
+    verdict: Verdict | None = None
+    """What judging its build found (its rule result and view, for the rules across environments)."""
+    problems: SchemaProblems | None = None
+    """The schema problems of a build judged without origins, kept to be located from the build with them."""
+
+
+@dataclass
+class _State:
+    """What the stages of one check pass along."""
+
+    inputs: _Inputs
+    overlays: dict[Overlay, _Overlay]
+    """Every overlay of the selected environments, environment by environment, in app order."""
+    policy: rules.Policy | None = None
+    across: dict[str, Any] | None = None
+    """The cached result of the rules across environments, when nothing they read changed."""
+    report: CheckReport = field(default_factory=CheckReport)
+
+
+def _read(inputs: _Inputs, outputs: bool) -> _State:
+    """Stage read: take every overlay none of whose input files changed from the cache (its findings, its own
+    rule result and, when needed, its output), see whether the rules across environments can be reused, and
+    load the policy unless they can (nothing else would read it)."""
+    state = _State(inputs, {overlay: _Overlay(env) for env in inputs.envs for overlay in env.overlays()})
+    cache = inputs.cache
+    if cache is not None:
+        for overlay, item in state.overlays.items():
+            item.entry = cache.lookup(overlay.id, inputs.hasher, inputs.context[overlay.env])
+            if item.entry is not None:
+                item.findings = [Finding(**fields) for fields in item.entry.findings]
+                item.verdict = Verdict(rules=_cached_rules(item.entry)) if item.entry.ruled else None
+    record = cache.record(inputs.across_name) if cache else None
+    reuse = record is not None and record.get("key") == _across_key(state)
+    if outputs or not reuse:
+        reuse = _read_outputs(state) and reuse
+    state.across = record if reuse else None
+    if not reuse:  # (a reused result was made under this very policy file, which was valid then)
+        state.policy, problems = rules.load_policy(*inputs.policy)
+        state.report.findings += problems
+    return state
+
+
+def _read_outputs(state: _State) -> bool:
+    """Take every cached overlay's output from the cache; False when one was missing or corrupted (that
+    overlay is then built again)."""
+    complete = True
+    for overlay, item in state.overlays.items():
+        if item.entry is None or state.inputs.cache is None:
+            continue
+        stored = state.inputs.cache.output(item.entry)
+        if stored is None:
+            item.entry, item.findings, item.verdict = None, None, None
+            complete = False
+            continue
+        resources = tuple(stored["resources"])
+        if stored["origins"] is None:
+            item.output = Output(overlay, stored["text"], resources)
+        else:
+            item.output = Rendered(overlay, stored["text"], resources, tuple(stored["origins"]))
+    return complete
+
+
+def _sources_ok(state: _State, overlay: Overlay) -> bool:
+    """Whether `overlay`'s sources let it build, their findings at the severities the policy gives them."""
+    graph = state.inputs.graphs[overlay]
+    if state.policy is not None:
+        graph.findings = rules.retune(graph.findings, state.policy)
+    return graph.ok
+
+
+def _build_and_judge(state: _State, queue: BuildQueue) -> None:
+    """Stages build and judge: build every overlay that is neither cached nor unsound and judge each build as
+    it comes in, while the others run. A build judged without origins that needs them goes back to the queue
+    to be built with them (stage locate, batched) and is judged from that build."""
+    inputs = state.inputs
+    for env in inputs.envs:  # read one environment's sources while the previous one's builds run
+        todo: dict[bool, list[Overlay]] = {False: [], True: []}
+        for overlay, item in state.overlays.items():
+            if overlay.env != env.name:
+                continue
+            if item.entry is not None:
+                _done(state, overlay, item.findings or [], None)
+            elif _sources_ok(state, overlay):
+                todo[_wants_origins(state, overlay)].append(overlay)
             else:
-                origins = output["origins"]
-                self.rendered[overlay] = Rendered(overlay, output["text"], tuple(output["resources"]),
-                                                  None if origins is None else tuple(origins))
-        return complete
+                _done(state, overlay, list(inputs.graphs[overlay].findings), None)
+        queue.build(todo[False], origins=False)
+        queue.build(todo[True], origins=True)
+    for built in queue.results():
+        if not _judged(state, built):
+            queue.later(built.overlay)
 
-    def load_policy(self) -> None:
-        self.policy, problems = rules.load_policy(self.policy_path, self.policy_name)
-        self.report.findings += problems
 
-    def build(self, jobs: int | None) -> None:
-        """Build every overlay that is neither cached nor unsound, `jobs` at a time, each finished (parsed,
-        validated, ruled) as its build comes in while the others run. One where something needs origins is
-        built again with them, in batches, and finished from that build."""
-        workers = workers_for(jobs, len(self.by_overlay))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+def _wants_origins(state: _State, overlay: Overlay) -> bool:
+    """Whether to build `overlay` with origins at once: the caller wants them, the overlay needed them last time
+    (the cache says), or one of its sources mentions a suppression (those are always located). A wrong guess
+    only costs time: an overlay built without origins that needs them is built again."""
+    inputs = state.inputs
+    last = inputs.cache.entries.get(overlay.id) if inputs.cache else None
+    return inputs.origins or (last is not None and last.origins) or inputs.graphs.suppresses(overlay)
 
-            def submit(overlays: list[Overlay], origins: bool) -> set[Future[Any]]:
-                options = {overlay: self.graphs[overlay].sort_options for overlay in overlays}
-                return {pool.submit(self.kustomize.build_unit, unit, origins, options)
-                        for unit in self.kustomize.plan(overlays, workers, options)}
 
-            running: set[Future[Any]] = set()
-            for env in self.envs:  # read one environment's sources while the previous one's builds run
-                todo: dict[bool, list[Overlay]] = {False: [], True: []}
-                for overlay in self.apps[env.name]:
-                    if overlay in self.entries:
-                        if self.on_done:
-                            self.on_done(overlay, None)
-                    elif self.graphs[overlay].ok:
-                        todo[self.wants_origins(overlay)].append(overlay)
-                    else:
-                        self.finish(overlay, None)
-                running |= submit(todo[False], False) | submit(todo[True], True)
-                self.with_origins.update(todo[True])
-            again: list[Overlay] = []
-            while running or again:
-                if len(again) >= BATCH_SIZE or (again and not running):
-                    running |= submit(again, True)
-                    self.with_origins.update(again)
-                    again = []
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    for overlay, build in future.result():
-                        if not self.finish(overlay, build):
-                            again.append(overlay)
-        self.building = False
-
-    def wants_origins(self, overlay: Overlay) -> bool:
-        """Whether to build `overlay` with origins at once: the caller wants them, the overlay needed them last
-        time (the cache says), or one of its sources mentions a suppression (those are always located). A wrong
-        guess only costs time: an overlay built without origins that needs them is built again."""
-        last = self.cache.entries.get(overlay.id) if self.cache else None
-        return self.origins or (last is not None and last.origins) or any(
-            self.suppresses(path, docs) for path, docs in self.graphs[overlay].documents.items())
-
-    def suppresses(self, path: str, docs: list[Document]) -> bool:
-        """Whether source file `path` mentions the suppression annotation (walked once per run)."""
-        if path not in self.suppressing:
-            self.suppressing[path] = _mentions([doc.data for doc in docs], rules.ANNOTATION)
-        return self.suppressing[path]
-
-    def finish(self, overlay: Overlay, build: str | GitopsError | None) -> bool:
-        """Turn one overlay's build into its rendered output and findings; False when it has to be built again
-        with origins first (nothing is kept of this try)."""
-        env, graph = self.by_overlay[overlay], self.graphs[overlay]
-        mine = list(graph.findings)
-        if isinstance(build, KustomizeError):
-            mine.append(Finding("KUSTOMIZE-BUILD", "error", _first_lines(str(build)),
-                                graph.kustomizations[0], env=env.name, app=overlay.app))
-        elif isinstance(build, GitopsError):
-            self.report.tool_errors.append(str(build))
-        elif isinstance(build, str):
-            try:
-                self.rendered[overlay] = _parse(overlay, build, overlay in self.with_origins)
-                mine += self.judge(overlay, env, graph)
-            except _Later:
-                for table in (self.rendered, self.views, self.own):
-                    table.pop(overlay, None)
-                return False
-            except YamlError as err:
-                self.report.tool_errors.append(f"{overlay.rel}: kustomize printed YAML that cannot be read: {err}")
-            except GitopsError as err:  # the build with origins a finding needed failed
-                self.report.tool_errors.append(str(err))
-            else:
-                if self.cache is not None and not (overlay in self.own and self.own[overlay].tool_errors):
-                    self.entries[overlay] = _entry(graph, env, self.hasher, self.context[env.name],
-                                                   self.rendered[overlay], mine, self.own.get(overlay))
-                    self.cache.store(overlay.id, self.entries[overlay], _output(self.rendered[overlay]))
-        self.found[overlay] = mine
-        if self.on_done:
-            self.on_done(overlay, build if isinstance(build, GitopsError) else None)
+def _judged(state: _State, built: Built) -> bool:
+    """Turn one build into the overlay's output and findings; False when it was judged without origins and
+    needs them (the caller builds it again with them; its schema problems are kept)."""
+    inputs, overlay = state.inputs, built.overlay
+    item, graph = state.overlays[overlay], inputs.graphs[overlay]
+    found = list(graph.findings)
+    if isinstance(built.result, KustomizeError):
+        found.append(Finding("KUSTOMIZE-BUILD", "error", _first_lines(str(built.result)), graph.kustomizations[0],
+                             env=item.env.name, app=overlay.app))
+        item.output = None
+        _done(state, overlay, found, built.result)
         return True
+    if isinstance(built.result, GitopsError):
+        state.report.tool_errors.append(str(built.result))
+        item.output = None
+        _done(state, overlay, found, built.result)
+        return True
+    output = _output_of(state, item, built)
+    if output is None:
+        item.output = None
+        _done(state, overlay, found, None)
+        return True
+    verdict = judge(output, item.env, graph, inputs.schemas, state.policy, item.problems)
+    item.output = output
+    if verdict.needs_origins:
+        item.problems = verdict.problems
+        return False
+    item.verdict = verdict
+    found += verdict.findings
+    tool_errors = verdict.rules.tool_errors if verdict.rules else []
+    state.report.tool_errors += tool_errors
+    if inputs.cache is not None and not tool_errors:
+        item.entry = _entry(graph, item.env, inputs, output, found, verdict.rules)
+        inputs.cache.store(overlay.id, item.entry, _stored(output))
+    _done(state, overlay, found, None)
+    return True
 
-    def judge(self, overlay: Overlay, env: Environment, graph: SourceGraph) -> list[Finding]:
-        """The schema problems of a rendered overlay and, when there are none, its own rules' findings."""
-        if env.kubernetes_version not in supported_versions():
-            return []
-        done, origins = self.rendered[overlay], functools.partial(self.origins_of, overlay)
-        found = _validate(graph, done, env, self.schemas, origins)
-        if self.policy is not None and not errors_in(found):
-            self.views[overlay] = view = rules.view_of(env, done, graph, self.policy, self.schemas, origins)
-            self.own[overlay] = own = rules.check_view(view, self.policy)
-            found += own.findings
-            self.report.tool_errors += own.tool_errors
-        return found
 
-    def origins_of(self, overlay: Overlay) -> tuple[dict[str, str], ...]:
-        """The origins of a rendered overlay's resources. One built without them (the default: kustomize's
-        origin tracking costs twice the build) needs them built the first time something asks (a finding to put
-        at its source line, a suppression, a rule about generated Secrets): while builds run, that is left to
-        `build` (raises _Later); after, it is built here and kept so in the cache. Raises ToolError when that
-        build fails or differs from the first."""
-        done = self.rendered[overlay]
-        if done.origins is None and self.building:
-            raise _Later(overlay.rel)
-        if done.origins is None:
-            again = _parse(overlay, self.kustomize.build(overlay, True, self.graphs[overlay].sort_options), True)
-            if again.text != done.text:
-                raise ToolError(f"{overlay.rel}: the build changed during the check (files edited?); check again")
-            self.rendered[overlay] = done = again
-            if self.cache is not None and overlay in self.entries:
-                self.entries[overlay].origins = True
-                self.cache.store(overlay.id, self.entries[overlay], _output(done))
-        assert done.origins is not None
-        return done.origins
+def _output_of(state: _State, item: _Overlay, built: Built) -> Output | None:
+    """The parsed build; None (and a tool error) when kustomize printed something unreadable or, for a build
+    with origins of an overlay already built without, something else than the first time."""
+    assert isinstance(built.result, str)
+    overlay = built.overlay
+    try:
+        output = parse(overlay, built.result, built.origins)
+    except YamlError as err:
+        state.report.tool_errors.append(f"{overlay.rel}: kustomize printed YAML that cannot be read: {err}")
+        return None
+    if item.output is not None and output.text != item.output.text:
+        state.report.tool_errors.append(
+            f"{overlay.rel}: the build changed during the check (files edited?); check again")
+        return None
+    return output
 
-    def complete_origins(self) -> None:
-        """Get the origins of every rendered overlay that lacks them."""
-        for overlay in [o for o, done in self.rendered.items() if done.origins is None]:
-            try:
-                self.origins_of(overlay)
-            except GitopsError as err:
-                self.report.tool_errors.append(str(err))
 
-    def collect(self) -> None:
-        """Every overlay's own findings (fresh or cached) and rendered output into the report, by environment."""
-        for env in self.envs:
-            if env.kubernetes_version not in supported_versions():
-                self.report.findings.append(Finding(
-                    "K8S-VERSION", "error",
-                    f"no Kubernetes {env.kubernetes_version} schemas in this install "
-                    f"(it has {', '.join(supported_versions())})",
-                    env.file, env=env.name,
-                ))
-            self.report.rendered[env.name] = [self.rendered[o] for o in self.apps[env.name] if o in self.rendered]
-            for overlay in self.apps[env.name]:
-                if overlay in self.found:
-                    self.report.findings += self.found[overlay]
-                else:
-                    entry = self.entries[overlay]
-                    self.report.findings += [Finding(**fields) for fields in entry.findings]
-                    if entry.ruled:
-                        self.own[overlay] = _cached_rules(entry)
+def _done(state: _State, overlay: Overlay, findings: list[Finding], error: GitopsError | None) -> None:
+    state.overlays[overlay].findings = findings
+    if state.inputs.on_done:
+        state.inputs.on_done(overlay, error)
 
-    def across(self, record: dict[str, Any] | None) -> None:
-        """The rules across environments: from `record` (the cache's, when nothing they read changed) or run now."""
-        by_id = {overlay.id: result for overlay, result in self.own.items()}
-        if record is None:
-            assert self.policy is not None
-            views = [self.views.get(o) or rules.view_of(
-                env, self.rendered[o], functools.partial(self.graphs.get_or_read, o), self.policy, self.schemas,
-                functools.partial(self.origins_of, o)) for o, env in self.by_overlay.items() if o in self.own]
-            context = rules.Context(self.policy, self.schemas, rules.all_envs(self.repo, self.envs))
-            try:
-                across = rules.check_across(views, by_id, context)
-            except GitopsError as err:  # the build with origins a finding needed failed
-                self.report.tool_errors.append(str(err))
+
+def _locate(state: _State, queue: BuildQueue, overlays: list[Overlay]) -> bool:
+    """Stage locate, for builds that were judged (or cached) without origins and need them now: build them
+    again with origins, in batches in the pool, and keep those builds (in the cache too). False when one of
+    them failed or differs from the first build (a tool error each; that overlay's output is dropped)."""
+    cache = state.inputs.cache
+    queue.build(overlays, origins=True)
+    complete = True
+    for built in queue.results():
+        item = state.overlays[built.overlay]
+        if isinstance(built.result, GitopsError):
+            state.report.tool_errors.append(str(built.result))
+            output = None
+        else:
+            output = _output_of(state, item, built)
+        if not isinstance(output, Rendered):
+            item.output, complete = None, False
+            continue
+        item.output = output
+        if item.verdict is not None:
+            item.verdict.view = None  # made from the build without origins
+        if cache is not None and item.entry is not None:
+            item.entry.origins = True
+            cache.store(built.overlay.id, item.entry, _stored(output))
+    return complete
+
+
+def _across(state: _State, queue: BuildQueue) -> None:
+    """Stage across: the rules across environments, from the cache when nothing they read changed, else run now.
+    Their views of builds without origins stand in for the origins; the builds whose origins a rule asked for
+    are located (built with them) and the rules run again, until none asks."""
+    inputs = state.inputs
+    by_id = {o.id: item.verdict.rules for o, item in state.overlays.items()
+             if item.verdict is not None and item.verdict.rules is not None}
+    ruled = [o for o in state.overlays if o.id in by_id]
+    if state.across is None and (state.policy is None or any(state.overlays[o].output is None for o in ruled)):
+        return  # no valid policy, or an overlay whose origins were needed failed to build (a tool error)
+    record = state.across
+    if record is None:
+        assert state.policy is not None
+        context = rules.Context(state.policy, inputs.schemas, rules.all_envs(inputs.repo, inputs.envs))
+        while True:
+            views = {o: _view(state, o) for o in ruled}
+            across = rules.check_across([view for view, _ in views.values()], by_id, context)
+            asked = [o for o, (_, requests) in views.items() if requests is not None and requests.asked]
+            if not asked:
+                break
+            if not _locate(state, queue, asked):
                 return
-            self.report.tool_errors += across.tool_errors
-            record = {"key": self.across_key(), "findings": [asdict(f) for f in across.findings],
-                      "counts": across.counts}
-            if self.cache is not None and record["key"] is not None and not across.tool_errors:
-                self.cache.keep(self.across_name, record)
-        self.report.findings += [Finding(**fields) for fields in record["findings"]]
-        self.report.suppressions = sorted(rules.with_counts(by_id, record["counts"]), key=rules.Suppression.sort_key)
+        state.report.tool_errors += across.tool_errors
+        record = {"key": _across_key(state), "findings": [asdict(f) for f in across.findings],
+                  "counts": across.counts}
+        if inputs.cache is not None and record["key"] is not None and not across.tool_errors:
+            inputs.cache.keep(inputs.across_name, record)
+    state.report.findings += [Finding(**fields) for fields in record["findings"]]
+    state.report.suppressions = sorted(rules.with_counts(by_id, record["counts"]), key=rules.Suppression.sort_key)
 
-    def across_key(self) -> str | None:
-        """What the rules across environments read: every overlay's cache entry, every environment file, the
-        policy (None when an overlay has no entry, e.g. after a tool failure)."""
-        if any(overlay not in self.entries for overlay in self.by_overlay):
-            return None
-        data = [self.context, {name: self.hasher(f"overlays/{name}/{ENV_FILE}") for name in self.repo.env_names()},
-                [(o.id, self.entries[o].deps, self.entries[o].context, self.entries[o].output)
-                 for o in self.by_overlay]]
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
-    def summarise(self) -> None:
-        for env in self.envs:
-            mine = [f for f in self.report.findings if f.env == env.name]
-            self.report.summaries.append(EnvSummary(
-                env.name, env.cluster, env.kubernetes_version, len(self.apps[env.name]),
-                sum(len(self.rendered[o].resources) if o in self.rendered else self.entries[o].resource_count
-                    for o in self.apps[env.name] if o in self.rendered or o in self.entries),
-                sum(f.severity == "error" for f in mine), sum(f.severity == "warning" for f in mine),
+def _view(state: _State, overlay: Overlay) -> tuple[View, OriginRequests | None]:
+    """The rules' view of a judged overlay (made once, or again after its build got origins) and, for a build
+    without origins, what stands in for them."""
+    inputs, item = state.inputs, state.overlays[overlay]
+    assert item.verdict is not None and item.output is not None and state.policy is not None
+    verdict = item.verdict
+    if verdict.view is None:
+        verdict.requests = None if isinstance(item.output, Rendered) else OriginRequests()
+        verdict.view = rules.view_of(item.env, item.output, functools.partial(inputs.graphs.get_or_read, overlay),
+                                     state.policy, inputs.schemas, verdict.requests)
+    return verdict.view, verdict.requests
+
+
+def _across_key(state: _State) -> str | None:
+    """What the rules across environments read: every overlay's cache entry, every environment file, the
+    policy (None when an overlay has no entry, e.g. after a tool failure)."""
+    if any(item.entry is None for item in state.overlays.values()):
+        return None
+    inputs = state.inputs
+    data = [inputs.context,
+            {name: inputs.hasher(f"overlays/{name}/{ENV_FILE}") for name in inputs.repo.env_names()},
+            [(o.id, item.entry.deps, item.entry.context, item.entry.output)
+             for o, item in state.overlays.items() if item.entry is not None]]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _summarise(state: _State) -> None:
+    """Stage summarise: every overlay's findings and build into the report by environment, the counts of each
+    environment, everything sorted."""
+    report = state.report
+    for env in state.inputs.envs:
+        mine = {o: item for o, item in state.overlays.items() if o.env == env.name}
+        if env.kubernetes_version not in supported_versions():
+            report.findings.append(Finding(
+                "K8S-VERSION", "error",
+                f"no Kubernetes {env.kubernetes_version} schemas in this install "
+                f"(it has {', '.join(supported_versions())})",
+                env.file, env=env.name,
             ))
-        self.report.findings = sort_findings(self.report.findings)
-        self.report.tool_errors.sort()
+        report.rendered[env.name] = [item.output for item in mine.values() if item.output is not None]
+        report.apps[env.name] = sorted(overlay.app for overlay in mine)
+        for item in mine.values():
+            report.findings += item.findings or []
+    for env in state.inputs.envs:
+        mine = {o: item for o, item in state.overlays.items() if o.env == env.name}
+        found = [f for f in report.findings if f.env == env.name]
+        report.summaries.append(EnvSummary(
+            env.name, env.cluster, env.kubernetes_version, len(mine), sum(_resources(item) for item in mine.values()),
+            sum(f.severity == "error" for f in found), sum(f.severity == "warning" for f in found),
+        ))
+    report.findings = sort_findings(report.findings)
+    report.tool_errors.sort()
 
 
-def _entry(graph: SourceGraph, env: Environment, hasher: FileHasher, context: dict[str, Any], done: Rendered,
-           findings: list[Finding], own: rules.ViewRules | None) -> Entry:
+def _resources(item: _Overlay) -> int:
+    """How many resources the overlay's build has (0 when it did not build)."""
+    if item.output is not None:
+        return len(item.output.resources)
+    return item.entry.resource_count if item.entry is not None else 0
+
+
+def _entry(graph: SourceGraph, env: Environment, inputs: _Inputs, output: Output, findings: list[Finding],
+           own: rules.ViewRules | None) -> Entry:
     suppressions = []
     if own is not None:
-        suppressions = [{**asdict(s), "target": target} for s, target in zip(own.suppressions, own.targets)]
-    return Entry(deps={rel: hasher(rel) for rel in sorted(graph.files | {env.file})}, context=context,
-                 findings=[asdict(f) for f in findings], resource_count=len(done.resources), ruled=own is not None,
-                 suppressions=suppressions, origins=done.origins is not None)
+        suppressions = [{**asdict(s), "target": target}
+                        for s, target in zip(own.suppressions, own.targets, strict=True)]
+    return Entry(deps={rel: inputs.hasher(rel) for rel in sorted(graph.files | {env.file})},
+                 context=inputs.context[env.name], findings=[asdict(f) for f in findings],
+                 resource_count=len(output.resources), ruled=own is not None, suppressions=suppressions,
+                 origins=isinstance(output, Rendered))
 
 
 def _cached_rules(entry: Entry) -> rules.ViewRules:
@@ -392,9 +511,10 @@ def _cached_rules(entry: Entry) -> rules.ViewRules:
     return result
 
 
-def _output(done: Rendered) -> dict[str, Any]:
-    origins = None if done.origins is None else list(done.origins)
-    return {"text": done.text, "resources": list(done.resources), "origins": origins}
+def _stored(output: Output) -> dict[str, Any]:
+    """An output as the cache stores it (origins None for a build without them)."""
+    origins = list(output.origins) if isinstance(output, Rendered) else None
+    return {"text": output.text, "resources": list(output.resources), "origins": origins}
 
 
 def _mentions(value: Any, word: str) -> bool:
@@ -406,72 +526,13 @@ def _mentions(value: Any, word: str) -> bool:
     return isinstance(value, str) and word in value
 
 
-def _digest_of(path: Path) -> str:
+def _digest_of(path: Traversable) -> str:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return "-"
 
 
-class _Graphs(dict):  # type: ignore[type-arg]
-    """{overlay: SourceGraph}, each read on first use (overlays taken from the cache are never read); one
-    parse of each source file per run, shared by every overlay that reads it."""
-
-    def __init__(self, root: Path, parsed: dict[str, Any]) -> None:
-        super().__init__()
-        self.root, self.parsed = root, parsed
-
-    def __missing__(self, overlay: Overlay) -> SourceGraph:
-        graph = self[overlay] = read_sources(self.root, overlay, self.parsed)
-        return graph
-
-    def get_or_read(self, overlay: Overlay) -> SourceGraph:
-        """The overlay's graph, read now if it was not (a rule view asks for it only when it needs a line)."""
-        return self[overlay]
-
-
-def _parse(overlay: Overlay, text: str, with_origins: bool) -> Rendered:
-    """A build's output parsed; with origins, their annotations are taken out of the text and the resources."""
-    resources = load_rendered(text, f"rendered/{overlay.id}", max_bytes=MAX_RENDERED_BYTES)
-    if not all(isinstance(resource, dict) for resource in resources):
-        raise YamlError(f"rendered/{overlay.id}", None, None, "YAML-SYNTAX", "a document is not a mapping")
-    if not with_origins:
-        return Rendered(overlay, text, tuple(resources), None)
-    origins = []
-    for resource in resources:
-        origins.append(origin_of(resource))
-        metadata = resource.get("metadata") or {}
-        annotations = metadata.get("annotations") or {}
-        annotations.pop(ORIGIN, None)
-        if "annotations" in metadata and not annotations:
-            del metadata["annotations"]
-    return Rendered(overlay, strip_annotations(text), tuple(resources), tuple(origins))
-
-
-def _validate(graph: SourceGraph, rendered: Rendered, env: Environment, schemas: SchemaIndex,
-              origins: Callable[[], tuple[dict[str, str], ...]]) -> list[Finding]:
-    """Every schema problem of `rendered`, at its source line (`origins` are asked for only if there is one)."""
-    findings = []
-    for index, resource in enumerate(rendered.resources):
-        label = f"{resource.get('kind')}/{(resource.get('metadata') or {}).get('name')}"
-        for problem in schemas.validate(_without_sops(resource), env.kubernetes_version):
-            where = locate(graph, resource, problem.path, origins()[index])
-            findings.append(Finding(
-                problem.rule, "error", f"{json_path(problem.path)}: {problem.message}",
-                where.path, where.line, where.col, env=env.name, app=rendered.overlay.app, resource=label,
-            ))
-    return findings
-
-
-def _without_sops(resource: dict[str, Any]) -> dict[str, Any]:
-    """A SOPS-encrypted object as the cluster receives it: Flux (or KSOPS) decrypts it and drops the top-level
-    `sops:` metadata before applying, so that block is not part of the Kubernetes schema."""
-    if isinstance(resource.get("sops"), dict):
-        return {key: value for key, value in resource.items() if key != "sops"}
-    return resource
-
-
 def _first_lines(message: str, limit: int = 6) -> str:
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     return " | ".join(lines[:limit])
-

@@ -1,10 +1,14 @@
 """Strict JSON Schemas (draft 2020-12) derived from Kubernetes CustomResourceDefinition manifests.
 
+The committed schemas are package data, `phoenix_gitops/data/schemas/crds/` (`own_schemas.CRD_SCHEMAS`); in a
+source checkout `own_schemas.crd_schemas_to_write()` is that folder, ready to be written.
+
 Usage:
-    changed = write(Path("/path/to/crds"), Path("schemas/crds"))   # regenerate the committed schemas
-    if stale(Path("/path/to/crds"), Path("schemas/crds")):          # CI: are they out of date?
+    target = own_schemas.crd_schemas_to_write()
+    changed = write(Path("/path/to/crds"), target)   # regenerate the committed schemas
+    if stale(Path("/path/to/crds"), target):          # CI: are they out of date?
         ...
-    index = json.loads(Path("schemas/crds/index.json").read_text(encoding="utf-8"))
+    index = json.loads((own_schemas.CRD_SCHEMAS / "index.json").read_text(encoding="utf-8"))
     index["kinds"]["argoproj.io/v1alpha1|Application"]   # {"file": "argoproj.io_application_v1alpha1.json", ...}
 
 Each served version with an `openAPIV3Schema` becomes one schema:
@@ -37,9 +41,10 @@ import multiprocessing
 import os
 import re
 from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -495,7 +500,12 @@ def _file(path: Path) -> _FileResult:
     return files, index
 
 
-def _worker(path: str) -> tuple[str, Any]:
+_Outcome = (tuple[Literal["ok"], _FileResult]
+            | tuple[Literal["yaml"], tuple[str, int | None, int | None, str, str]]
+            | tuple[Literal["input"], str])
+
+
+def _worker(path: str) -> _Outcome:
     """`_file` in a worker process, with errors turned into picklable values."""
     try:
         return "ok", _file(Path(path))
@@ -505,13 +515,12 @@ def _worker(path: str) -> tuple[str, Any]:
         return "input", str(err)
 
 
-def _unpack(outcome: tuple[str, Any]) -> _FileResult:
-    status, value = outcome
-    if status == "yaml":
-        raise YamlError(*value)
-    if status == "input":
-        raise InputError(value)
-    return value
+def _unpack(outcome: _Outcome) -> _FileResult:
+    if outcome[0] == "yaml":
+        raise YamlError(*outcome[1])
+    if outcome[0] == "input":
+        raise InputError(outcome[1])
+    return outcome[1]
 
 
 def _cpus() -> int:
@@ -556,7 +565,7 @@ def generate(crd_dir: Path, jobs: int | None = 1) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     kinds: dict[str, dict[str, Any]] = {}
     origin: dict[str, str] = {}
-    for path, (schemas, index) in zip(paths, _load_all(paths, jobs)):
+    for path, (schemas, index) in zip(paths, _load_all(paths, jobs), strict=True):
         for name, data in schemas.items():
             if name in files:
                 raise InputError(f"{path}: {name} is also defined by {origin[name]}")

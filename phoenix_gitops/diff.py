@@ -11,11 +11,15 @@ writing into `rendered/`:
 
 Resources are matched by (API group, kind, namespace, name); a generated ConfigMap/Secret by its name without
 kustomize's content-hash suffix, so a changed literal is one changed resource, not one removed and one added.
-Inside a resource, list items are matched as Kubernetes merges them: by `name` (containers, initContainers,
-env, ports, volumes, volumeMounts, ...), else `containerPort`, `mountPath` or `port`; a reorder is reported as
-a note, not a rewrite. Secret `data`/`stringData`, env values and ConfigMap keys with secret-like names
-(SECRET_KEY_BASE, RELEASE_COOKIE, DATABASE_URL, *_PASSWORD, *_TOKEN, *_SECRET, ...) and passwords inside URLs
-are masked; a masked value that differs still shows as a changed line (`<masked>` -> `<masked, changed>`).
+Inside a resource, list items are matched as Kubernetes merges them (`merge_keys`: by `name`, else
+`containerPort`, `mountPath` or `port`); a reorder is reported as a note, not a rewrite.
+
+Masked is what `check` detects as a secret, with the same detector and the repository's policy
+(`rules.secrets.repo_detector`): every value of a Secret's `data`/`stringData`; env values and ConfigMap keys
+whose name is one of the policy's `secretNames` (SECRET_KEY_BASE, CLOAK_KEY, *_PASS, *SIGNING_SALT, JOKEN_*, ...)
+or whose value has a high-entropy run; and, in any string, tokens of a known format (`ghp_...`, `AKIA...`),
+private keys and the credentials of URLs. A masked value that differs still shows as a changed line (`<masked>`
+-> `<masked, changed>`).
 
 Usage:
     result = diff_revisions(repo, find_kustomize(), base=None)     # merge-base with main .. working tree
@@ -28,50 +32,35 @@ from __future__ import annotations
 import copy
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
-from .check import Rendered, run_check
+from .check import run_check
 from .errors import GitopsError, InputError, ToolError, UsageError
 from .findings import errors_in
 from .gitrepo import GitRepo
 from .kustomize import Kustomize
-from .layout import ALL, Repo
+from .layout import ALL, Repo, env_name
+from .merge_keys import item_key, list_key, matching_index
+from .model import Rendered
+from .rules.secrets import repo_detector
+from .secret_detector import MASK, SecretDetector
 from .yamlio import dump_yaml, load_text
 
 __all__ = [
     "ResourceDiff", "AppDiff", "DiffResult", "diff_revisions", "diff_envs", "diff_rendered", "diff_resources",
-    "format_diff", "FORMATS", "is_secret_name", "MASK", "MASK_CHANGED", "DEFAULT_BASE_BRANCH",
+    "format_diff", "FORMATS", "MASK", "MASK_CHANGED", "DEFAULT_BASE_BRANCH",
 ]
 
 DEFAULT_BASE_BRANCH = "main"
-MASK = "<masked>"
 MASK_CHANGED = "<masked, changed>"
-MERGE_KEYS = ("name", "containerPort", "mountPath", "port")
-"""Keys that identify the items of a list of mappings, tried in this order (each must be unique on both sides)."""
 CONTEXT_LINES = 3
 MARKDOWN_LIMIT = 60_000
 """Characters of a Markdown report above which per-app diffs are left out (GitHub comments stop at 65,536)."""
 
 _HASH_SUFFIX = re.compile(r"-[2456789bcdfghkmt]{10}$")
 """kustomize's content-hash name suffix of generated ConfigMaps and Secrets (its hash alphabet)."""
-_SECRET_WORDS = {"SECRET", "SECRETS", "PASSWORD", "PASSWD", "PASSPHRASE", "TOKEN", "COOKIE", "CREDENTIAL",
-                 "CREDENTIALS", "APIKEY", "PRIVATE", "DSN"}
-_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]*:[^/@\s]*(?=@)")
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether an env var or data key named `name` holds a secret by its name.
-
-    >>> [is_secret_name(n) for n in ("SECRET_KEY_BASE", "RELEASE_COOKIE", "DATABASE_URL", "SMTP_PASSWORD",
-    ...                              "GITHUB_TOKEN", "WEBHOOK_SECRET", "AWS_ACCESS_KEY_ID", "PHX_HOST")]
-    [True, True, True, True, True, True, True, False]
-    """
-    upper = name.upper()
-    words = set(re.split(r"[^A-Z0-9]+", upper))
-    if words & _SECRET_WORDS or upper.endswith("DATABASE_URL"):
-        return True
-    return "KEY" in words and bool(words & {"API", "ACCESS", "SIGNING", "ENCRYPTION", "MASTER"})
 
 
 @dataclass(frozen=True)
@@ -136,18 +125,6 @@ def _key(resource: dict[str, Any], origin: dict[str, str]) -> Key:
     return group, str(resource.get("kind", "")), str(metadata.get("namespace", "")), name
 
 
-def _merge_key(old: list[Any], new: list[Any]) -> str | None:
-    items = old + new
-    if not items or not all(isinstance(item, dict) for item in items):
-        return None
-    for key in MERGE_KEYS:
-        if all(key in item and isinstance(item[key], (str, int)) for item in items) and all(
-            len({repr(item[key]) for item in side}) == len(side) for side in (old, new)
-        ):
-            return key
-    return None
-
-
 def _step(path: tuple[str, ...], key: str, value: Any) -> tuple[str, ...]:
     return path[:-1] + (f"{path[-1]}[{key}={value}]",) if path else (f"[{key}={value}]",)
 
@@ -159,9 +136,9 @@ def _align(old: Any, new: Any, path: tuple[str, ...], notes: list[str]) -> Any:
         return {k: _align(v, new[k], path + (k,), notes) if k in new else v for k, v in old.items()}
     if not (isinstance(old, list) and isinstance(new, list)):
         return old
-    key = _merge_key(old, new)
+    key = list_key(old, new)
     if key is None:
-        return [_align(o, n, path, notes) for o, n in zip(old, new)] + old[len(new):]
+        return [_align(o, n, path, notes) for o, n in zip(old, new, strict=False)] + old[len(new):]
     by_key = {item[key]: item for item in new}
     head: list[Any] = []
     groups: dict[Any, list[Any]] = {}
@@ -186,7 +163,8 @@ def _counterpart(item: Any, index: int, other: Any, key: str | None) -> Any:
         return _MISSING
     if key is None:
         return other[index] if index < len(other) else _MISSING
-    return next((o for o in other if o.get(key) == item.get(key)), _MISSING)
+    found = matching_index(other, item, key)
+    return other[found] if found is not None else _MISSING
 
 
 _MISSING = object()
@@ -196,28 +174,30 @@ def _mask_value(value: Any, other: Any, new_side: bool) -> str:
     return MASK_CHANGED if new_side and other is not _MISSING and other != value else MASK
 
 
-def _mask(value: Any, other: Any, new_side: bool, kind: str, path: tuple[str, ...] = ()) -> Any:
+def _mask(value: Any, other: Any, new_side: bool, kind: str, detector: SecretDetector,
+          path: tuple[str, ...] = ()) -> Any:
     """A copy of `value` with every secret masked; `other` is the same place on the other side."""
     if isinstance(value, dict):
         result = {}
-        secret_env = isinstance(value.get("name"), str) and is_secret_name(value["name"])
+        entry_name = value.get("name") if isinstance(value.get("name"), str) else None
         for k, v in value.items():
             o = other.get(k, _MISSING) if isinstance(other, dict) else _MISSING
             secret = (
                 (kind == "Secret" and path in (("data",), ("stringData",)))
-                or (kind == "ConfigMap" and path in (("data",), ("binaryData",)) and is_secret_name(k))
-                or (secret_env and k == "value")
+                or (kind == "ConfigMap" and path in (("data",), ("binaryData",)) and detector.is_secret_value(k, v))
+                or (entry_name is not None and k == "value" and detector.is_secret_value(entry_name, v))
             )
-            result[k] = _mask_value(v, o, new_side) if secret else _mask(v, o, new_side, kind, path + (k,))
+            result[k] = _mask_value(v, o, new_side) if secret else _mask(v, o, new_side, kind, detector, path + (k,))
         return result
     if isinstance(value, list):
-        key = _merge_key(value, other if isinstance(other, list) else [])
-        return [_mask(item, _counterpart(item, i, other, key), new_side, kind, path + ("[]",))
+        key = list_key(value, other if isinstance(other, list) else [])
+        return [_mask(item, _counterpart(item, i, other, key), new_side, kind, detector, path + ("[]",))
                 for i, item in enumerate(value)]
-    if isinstance(value, str) and _URL_USERINFO.search(value):
-        theirs = _URL_USERINFO.findall(other) if isinstance(other, str) else None
-        mark = MASK_CHANGED if new_side and theirs is not None and theirs != _URL_USERINFO.findall(value) else MASK
-        return _URL_USERINFO.sub(mark, value)
+    found = detector.secrets_in(value) if isinstance(value, str) else []
+    if found:
+        theirs = detector.secrets_in(other) if isinstance(other, str) else None
+        mark = MASK_CHANGED if new_side and theirs is not None and theirs != found else MASK
+        return detector.redact(value, mark)
     return value
 
 
@@ -244,8 +224,8 @@ def _readable(data: Any, path: tuple[str | int, ...]) -> str:
     for part in path:
         if isinstance(part, int):
             item = node[part] if isinstance(node, list) and part < len(node) else None
-            key = next((k for k in MERGE_KEYS if isinstance(item, dict) and k in item), None)
-            text += f"[{key}={item[key]}]" if key else f"[{part}]"
+            key = item_key(item)
+            text += f"[{key}={item[key]}]" if key and isinstance(item, dict) else f"[{part}]"
         else:
             text += f".{part}" if text else part
             item = node.get(part) if isinstance(node, dict) else None
@@ -288,23 +268,28 @@ def diff_resources(
     new: Iterable[tuple[dict[str, Any], dict[str, str]]],
     old_prefix: str = "a",
     new_prefix: str = "b",
+    detector: SecretDetector | None = None,
 ) -> list[ResourceDiff]:
     """The resources that differ between two renders of one app, each given as (resource, origin) pairs.
 
-    Added and changed resources come in the new render's order, removed ones after them in the old order.
+    Added and changed resources come in the new render's order, removed ones after them in the old order. Secrets
+    are masked as `detector` finds them (default: the detector's defaults).
     """
+    detector = detector or SecretDetector()
     before = {_key(resource, origin): resource for resource, origin in old}
     after = {_key(resource, origin): resource for resource, origin in new}
     result = []
     for key in [*after, *(k for k in before if k not in after)]:
         o, n = before.get(key), after.get(key)
         notes: list[str] = []
-        shown = n if n is not None else o
+        shown = n if n is not None else o or {}
         name = str((shown.get("metadata") or {}).get("name", ""))
         label = f"{key[1]}/{name}"
         aligned = _align(copy.deepcopy(o), n, (), notes) if o is not None and n is not None else o
-        masked_old = _mask(aligned, n if n is not None else _MISSING, False, key[1]) if o is not None else None
-        masked_new = _mask(n, aligned if o is not None else _MISSING, True, key[1]) if n is not None else None
+        masked_old = (_mask(aligned, n if n is not None else _MISSING, False, key[1], detector)
+                      if o is not None else None)
+        masked_new = (_mask(n, aligned if o is not None else _MISSING, True, key[1], detector)
+                      if n is not None else None)
         if o is not None and n is not None:
             old_name = str((o.get("metadata") or {}).get("name", ""))
             if old_name != name:
@@ -331,26 +316,29 @@ Side = dict[str, dict[str, Rendered]]
 
 
 def diff_rendered(
-    old: Side, new: Side, old_label: str, new_label: str, app: str | None = None, notes: Iterable[str] = ()
+    old: Side, new: Side, old_label: str, new_label: str, app: str | None = None, notes: Iterable[str] = (),
+    detector: SecretDetector | None = None,
 ) -> DiffResult:
-    """Compare two renders of several environments, app by app (only `app` when given)."""
+    """Compare two renders of several environments, app by app (only `app` when given), masking what `detector`
+    finds (default: the detector's defaults)."""
+    detector = detector or SecretDetector()
     envs = sorted(old.keys() | new.keys())
     apps = []
     for env in envs:
         names = sorted(old.get(env, {}).keys() | new.get(env, {}).keys())
         for name in names if app is None else [n for n in names if n == app]:
             o, n = old.get(env, {}).get(name), new.get(env, {}).get(name)
-            apps.append(_app_diff(env, name, o, n, f"a/{env}/{name}", f"b/{env}/{name}"))
+            apps.append(_app_diff(env, name, o, n, f"a/{env}/{name}", f"b/{env}/{name}", detector))
     return DiffResult(old_label, new_label, tuple(envs), tuple(apps), tuple(notes))
 
 
 def _pairs(rendered: Rendered | None) -> list[tuple[dict[str, Any], dict[str, str]]]:
-    return list(zip(rendered.resources, rendered.origins)) if rendered is not None else []
+    return list(zip(rendered.resources, rendered.origins, strict=True)) if rendered is not None else []
 
 
 def _app_diff(env: str, app: str, old: Rendered | None, new: Rendered | None, old_prefix: str,
-              new_prefix: str) -> AppDiff:
-    resources = tuple(diff_resources(_pairs(old), _pairs(new), old_prefix, new_prefix))
+              new_prefix: str, detector: SecretDetector) -> AppDiff:
+    resources = tuple(diff_resources(_pairs(old), _pairs(new), old_prefix, new_prefix, detector))
     state = "added" if old is None else "removed" if new is None else "changed" if resources else "unchanged"
     return AppDiff(env, app, state, resources)
 
@@ -368,7 +356,7 @@ def _render(repo: Repo | None, env_names: list[str], kz: Kustomize, label: str, 
         raise
     if report.tool_errors:
         raise ToolError(f"{label}: " + "\n".join(report.tool_errors))
-    side: Side = {env: {r.overlay.app: r for r in rendered} for env, rendered in report.rendered.items()}
+    side: Side = {env: {r.overlay.app: r for r in rendered} for env, rendered in report.rendered_with_origins().items()}
     missing = [o for env in envs for o in env.overlays() if o.app not in side.get(env.name, {})]
     if missing:
         ids = {(o.env, o.app) for o in missing}
@@ -381,8 +369,9 @@ def _render(repo: Repo | None, env_names: list[str], kz: Kustomize, label: str, 
 
 
 def _select(names: Iterable[str], env: str) -> list[str]:
+    """The environments of `names` that selector `env` names (`prod`, `env=prod`, `all`)."""
     known = sorted(set(names))
-    wanted = env[len("env="):] if env.startswith("env=") else env
+    wanted = env_name(env)
     if wanted == ALL:
         return known
     if wanted not in known:
@@ -431,7 +420,7 @@ def diff_revisions(
         old = _render(base_repo, [n for n in names if n in base_names], kz, f"base revision {commit[:10]}", jobs)
     new = _render(repo, [n for n in names if n in repo.env_names()], kz, "working tree", jobs)
     _check_app(app, (old, new), names)
-    return diff_rendered(old, new, old_label, "working tree", app)
+    return diff_rendered(old, new, old_label, "working tree", app, detector=repo_detector(repo.root))
 
 
 # Environment against environment.
@@ -465,7 +454,7 @@ def _replace_strings(value: Any, rules: list[tuple[re.Pattern[str], str]]) -> An
 def _normalised(rendered: Rendered, rules: list[tuple[re.Pattern[str], str]]) -> Rendered:
     """`rendered` with `rules` applied to every string value and generated names' hash suffixes as `-<hash>`."""
     generated = {}
-    for resource, origin in zip(rendered.resources, rendered.origins):
+    for resource, origin in zip(rendered.resources, rendered.origins, strict=True):
         name = str((resource.get("metadata") or {}).get("name", ""))
         if "configuredIn" in origin and _HASH_SUFFIX.search(name):
             generated[re.compile(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])")] = _HASH_SUFFIX.sub("-<hash>", name)
@@ -490,6 +479,7 @@ def diff_envs(
     really carry over, or what differs on purpose (sizes, replicas); the notes say what was rewritten.
     """
     names = repo.env_names()
+    source, target = env_name(source), env_name(target)
     for name in (source, target):
         if name == ALL:
             raise UsageError(f"--from and --to each name one environment, not {ALL!r}")
@@ -508,10 +498,12 @@ def diff_envs(
         notes = [f"normalised in {source}: " + ", ".join(f"'{a}' -> '{b}'" for a, b in pairs)
                  + " (whole words, in every value); generated names' hash suffixes read -<hash> on both sides"]
     label = f"{source} \u2192 {target}"
+    detector = repo_detector(repo.root)
     apps = []
     for name in sorted(old.keys() | new.keys()):
         if app is None or name == app:
-            apps.append(_app_diff(label, name, old.get(name), new.get(name), f"{target}/{name}", f"{source}/{name}"))
+            apps.append(_app_diff(label, name, old.get(name), new.get(name), f"{target}/{name}", f"{source}/{name}",
+                                  detector))
     return DiffResult(f"{target} (as it is)", f"{source} (what {target} would become)", (label,), tuple(apps),
                       tuple(notes))
 
@@ -579,9 +571,10 @@ def as_markdown(result: DiffResult, limit: int = MARKDOWN_LIMIT) -> str:
         out.append(f"| {name} | " + " | ".join(row) + " |")
     out.append("")
     out.append("Counts are resources: +added \u2212removed ~changed. Secret values are masked.")
-    sections = [_md_section(app) for app in result.apps if app.state != "unchanged"]
+    changed = [app for app in result.apps if app.state != "unchanged"]
+    sections = [_md_section(app) for app in changed]
     size = sum(len(line) + 1 for line in out)
-    for app, section in zip([a for a in result.apps if a.state != "unchanged"], sections):
+    for app, section in zip(changed, sections, strict=True):
         if size + len(section) > limit:
             section = (f"\n<details><summary><b>{_title(app)}</b>: {_counts(app)}</summary>\n\n"
                        "The diff is too large for a comment; run `invoke diff` locally to see it.\n\n</details>")

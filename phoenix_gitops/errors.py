@@ -12,7 +12,6 @@ __all__ = [
     "GitopsError",
     "UsageError",
     "InputError",
-    "StaleError",
     "ToolError",
     "KustomizeError",
     "LockBusyError",
@@ -48,12 +47,6 @@ class InputError(GitopsError):
     """A file in the repository is invalid; the message starts with `path:line:col:` where known."""
 
     exit_code = EXIT_FINDINGS
-
-
-class StaleError(GitopsError):
-    """`rendered/` differs from what a fresh render would write (raised only by --check)."""
-
-    exit_code = EXIT_STALE
 
 
 class ToolError(GitopsError):

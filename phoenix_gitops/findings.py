@@ -4,12 +4,13 @@ Usage:
     f = Finding("K8S-SCHEMA", "error", "$.spec.replicas: 'three' is not of type 'integer'",
                 path="overlays/prod/api/deployment-patch.yaml", line=9, col=3,
                 env="prod", app="api", resource="Deployment/api-web")
-    str(f)  # 'overlays/prod/api/deployment-patch.yaml:9:3: error K8S-SCHEMA $.spec.replicas: ... [prod/api Deployment/api-web]'
+    str(f)
+    # 'overlays/prod/api/deployment-patch.yaml:9:3: error K8S-SCHEMA $.spec.replicas: ... [prod/api Deployment/api-web]'
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 __all__ = ["Finding", "Located", "SEVERITIES", "sort_findings", "errors_in", "json_path"]
 

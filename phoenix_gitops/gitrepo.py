@@ -18,10 +18,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from .errors import ToolError, UsageError
 from .signals import signals_as_interrupts
@@ -75,7 +75,7 @@ class GitRepo:
         """The config repository's folder relative to the work tree's top ('' when they are the same)."""
 
     @classmethod
-    def of(cls, folder: Path) -> "GitRepo":
+    def of(cls, folder: Path) -> GitRepo:
         """The work tree around `folder`; UsageError if there is none."""
         proc = _git(["rev-parse", "--show-toplevel"], folder, check=False)
         if proc.returncode != 0:

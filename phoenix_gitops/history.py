@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .edit import format_entry, image_entries
 from .errors import GitopsError, UsageError
 from .gitrepo import GitRepo
-from .layout import ALL, KUSTOMIZATION_FILES, Repo
+from .images import format_entry, image_entries
+from .layout import KUSTOMIZATION_FILES, Repo
 from .yamlio import load_text
 
 __all__ = ["ImageEvent", "image_history", "WORKING_TREE"]
@@ -54,10 +54,7 @@ def image_history(repo: Repo, env: str, app: str) -> list[ImageEvent]:
     Raises UsageError for an unknown environment, an app with no overlay and no history there, or a repository
     that is not in a git work tree.
     """
-    wanted = env[len("env="):] if env.startswith("env=") else env
-    if wanted == ALL:
-        raise UsageError(f"name one environment, not {ALL!r}")
-    environment = repo.select_envs(wanted)[0]
+    environment = repo.select_env(env)
     git = GitRepo.of(repo.root)
     rels = [f"overlays/{environment.name}/{app}/{name}" for name in KUSTOMIZATION_FILES]
     commits = git.log(rels)

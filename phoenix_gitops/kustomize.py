@@ -12,7 +12,7 @@ Usage:
     kz = find_kustomize()
     kz.version                                  # 'v5.8.1'
     text = kz.build(overlay)                    # str, or raises KustomizeError / ToolError
-    results = kz.build_many(overlays, jobs=2)   # {overlay: text or error}, every overlay attempted
+    texts = kz.build_batch(overlays, origins=False)   # {overlay: text}, one kustomize run (see scheduler.py)
 """
 from __future__ import annotations
 
@@ -23,18 +23,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
 from .cache import cache_dir
-from .errors import GitopsError, KustomizeError, ToolError
+from .errors import KustomizeError, ToolError
 from .files import replace_file
 from .layout import Overlay
 
-__all__ = ["Kustomize", "find_kustomize", "strip_annotations", "MIN_MAJOR", "DEFAULT_TIMEOUT", "BUILD_FLAGS", "ORIGIN",
-           "MARKER"]
+__all__ = ["Kustomize", "TimedOut", "find_kustomize", "strip_annotations", "MIN_MAJOR", "DEFAULT_TIMEOUT",
+           "BUILD_FLAGS", "ORIGIN", "MARKER"]
 
 MIN_MAJOR = 5
 DEFAULT_TIMEOUT = 120.0
@@ -46,8 +45,6 @@ _MEMO_SIZE = 16
 BUILD_FLAGS = ("--load-restrictor", "LoadRestrictionsRootOnly")
 """Decided once, here: the strict default restrictor; plugins and Helm stay at their default (off)."""
 _STDERR_LINES = 15
-BATCH_SIZE = 8
-"""Most overlays per kustomize run: big enough to share start-up, small enough to keep results streaming."""
 _LINE_CHARS = 500
 """Longest stderr line passed on; the rest is cut (a tool can print a whole resource on one line)."""
 _VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
@@ -61,7 +58,7 @@ _TOP_MARKER = re.compile(rf"^    {re.escape(MARKER)}: (\S+)$", re.MULTILINE)
 _DOC_SEPARATOR = re.compile(r"^---\n", re.MULTILINE)
 
 
-class _TimedOut(ToolError):
+class TimedOut(ToolError):
     """A build ran out of time; building the overlays of a timed-out batch one by one would only repeat it."""
 
 
@@ -105,14 +102,14 @@ class Kustomize:
         Origin tracking costs about twice the build itself, more for every kustomization level it passes
         (kustomize records each transformer on each resource), so a batch of one has no wrapper.
         Raises like `build`; for several overlays the error does not say which one failed (build them one by
-        one to find out, as `build_many` does).
+        one to find out, as `scheduler.build_unit` does).
         """
         root = _repo_root(overlays[0])
         with tempfile.TemporaryDirectory(prefix="phoenix-gitops-") as top:
             resources = [os.path.relpath(overlays[0].path, top)]
             if len(overlays) > 1:
                 resources = [f"o{index}" for index in range(len(overlays))]
-                for wrapper, overlay in zip(resources, overlays):
+                for wrapper, overlay in zip(resources, overlays, strict=True):
                     Path(top, wrapper).mkdir()
                     _write_kustomization(Path(top, wrapper), {
                         "resources": [os.path.relpath(overlay.path, Path(top, wrapper))],
@@ -142,7 +139,7 @@ class Kustomize:
                 stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
-            raise _TimedOut(f"{label}: kustomize timed out after {self.timeout:g}s") from None
+            raise TimedOut(f"{label}: kustomize timed out after {self.timeout:g}s") from None
         except OSError as err:
             raise ToolError(f"{label}: cannot run {self.command[0]}: {err.strerror}") from None
         stderr = proc.stderr.decode("utf-8", "replace")
@@ -158,82 +155,6 @@ class Kustomize:
         if not text.strip():
             raise KustomizeError(f"{label}: the overlay renders no resources", label)
         return text
-
-    def build_many(
-        self,
-        overlays: Iterable[Overlay],
-        jobs: int | None = None,
-        on_done: Callable[[Overlay, GitopsError | None], None] | None = None,
-        origins: bool = False,
-        sort_options: Mapping[Overlay, Mapping[str, object] | None] | None = None,
-        batch: bool = True,
-    ) -> dict[Overlay, str | GitopsError]:
-        """Build every overlay, `jobs` runs at a time (default: one per CPU); failures are returned, not raised.
-
-        With `batch`, overlays are built in batches (`plan` says which); see `build_unit`.
-        """
-        todo = list(overlays)
-        workers = workers_for(jobs, len(todo))
-        units = self.plan(todo, workers, sort_options, batch=batch)
-        results: dict[Overlay, str | GitopsError] = {}
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for built in pool.map(lambda unit: self.build_unit(unit, origins, sort_options), units):
-                for overlay, result in built:
-                    results[overlay] = result
-                    if on_done:
-                        on_done(overlay, result if isinstance(result, GitopsError) else None)
-        return {overlay: results[overlay] for overlay in todo}
-
-    def plan(
-        self,
-        overlays: Sequence[Overlay],
-        workers: int,
-        sort_options: Mapping[Overlay, Mapping[str, object] | None] | None = None,
-        batch: bool = True,
-    ) -> list[list[Overlay]]:
-        """Split `overlays` into units of work: batches of one environment and sort order, small enough
-        (at most BATCH_SIZE) that results stream in while other batches build, and at least `workers` of them."""
-        if not batch:
-            return [[overlay] for overlay in overlays]
-        options = sort_options or {}
-        groups: dict[tuple[str, str], list[Overlay]] = {}
-        for overlay in overlays:
-            groups.setdefault((overlay.env, json.dumps(options.get(overlay), sort_keys=True)), []).append(overlay)
-        units = []
-        for group in groups.values():
-            pieces = max(-(-len(group) // BATCH_SIZE), -(-workers // len(groups)))
-            units += [group[i::pieces] for i in range(min(pieces, len(group)))]
-        return units
-
-    def build_unit(
-        self,
-        unit: Sequence[Overlay],
-        origins: bool,
-        sort_options: Mapping[Overlay, Mapping[str, object] | None] | None = None,
-    ) -> list[tuple[Overlay, str | GitopsError]]:
-        """Build one unit of `plan`; a batch that fails is built again one overlay at a time, so every failure
-        is attributed to its own overlay and the others still build."""
-        options = sort_options or {}
-        if len(unit) > 1:
-            try:
-                texts = self.build_batch(unit, options.get(unit[0]), origins)
-                return [(overlay, texts[overlay]) for overlay in unit]
-            except _TimedOut as err:  # one by one, every overlay would only time out again
-                return [(overlay, ToolError(f"{overlay.rel}: {err}")) for overlay in unit]
-            except GitopsError:
-                pass
-        results: list[tuple[Overlay, str | GitopsError]] = []
-        for overlay in unit:
-            try:
-                results.append((overlay, self.build(overlay, origins, options.get(overlay))))
-            except GitopsError as err:
-                results.append((overlay, err))
-        return results
-
-
-def workers_for(jobs: int | None, tasks: int) -> int:
-    """How many builds to run at once: `jobs`, else one per CPU; never more than there are tasks."""
-    return max(1, min(jobs or os.cpu_count() or 1, tasks or 1))
 
 
 def find_kustomize(
@@ -295,8 +216,9 @@ def _version_answer(argv: list[str], limit: float, source: str) -> tuple[int, st
         key = ""
     memo_file = cache_dir() / TOOLS_FILE
     memo = _read_memo(memo_file)
-    if key and isinstance(memo.get(key), str):
-        return 0, memo[key]
+    known = memo.get(key) if key else None
+    if isinstance(known, str):
+        return 0, known
     try:
         proc = subprocess.run(argv, capture_output=True, timeout=limit, stdin=subprocess.DEVNULL, env=_build_env())
     except subprocess.TimeoutExpired:
@@ -392,8 +314,8 @@ def strip_annotations(text: str, keys: Sequence[str] = (ORIGIN,)) -> str:
     """Remove the annotations `keys` (one-line or block values) from kustomize output, at any depth, and any
     `annotations:` mapping that is left empty.
 
-    >>> strip_annotations("metadata:\\n  annotations:\\n    config.kubernetes.io/origin: |\\n      path: a.yaml\\n  name: x\\n")
-    'metadata:\\n  name: x\\n'
+    >>> strip_annotations("metadata:\\n  annotations:\\n    config.kubernetes.io/origin: |\\n      path: a\\n  name: x")
+    'metadata:\\n  name: x'
     """
     pattern = re.compile(rf"^( *)(?:{'|'.join(re.escape(k) for k in keys)}):(?: (.*))?$")
     lines = text.split("\n")

@@ -1,10 +1,10 @@
 """Where things are: the repo's environments (one cluster each) and the app overlays inside them.
 
 The one module that knows the folder conventions:
-    overlays/<env>/environment.yaml          which cluster <env> is (schemas/environment.schema.json)
+    overlays/<env>/environment.yaml          which cluster <env> is (data/schemas/environment.schema.json)
     overlays/<env>/<app>/kustomization.yaml  one overlay per app
     rendered/<env>/<app>/manifest.yaml       what `render` writes
-    gitops.yaml                              where Argo CD and Flux fetch the repo (schemas/gitops.schema.json)
+    gitops.yaml                              where Argo CD and Flux fetch the repo (data/schemas/gitops.schema.json)
 
 Usage:
     repo = Repo(Path("."))
@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from pathlib import Path
 
 from .errors import InputError, UsageError
 from .findings import Finding, errors_in, sort_findings
-from .own_schemas import check
+from .own_schemas import check, shown
+from .secret_detector import SecretDetector
 from .yamlio import Document, load_file
 
 __all__ = [
@@ -45,7 +46,6 @@ SETTINGS_FILE = "gitops.yaml"
 ALL = "all"
 """The environment argument that selects every environment."""
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-_URL_CREDENTIALS = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]*@|https?://[^/@]+@)")
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,15 @@ class Overlay:
     def id(self) -> str:
         """`prod/api`: used in messages, test ids and rendered paths."""
         return f"{self.env}/{self.app}"
+
+    def kustomization(self) -> tuple[Path, str]:
+        """The overlay's kustomization file (the first name kustomize accepts that exists): (absolute path,
+        repo-relative path); UsageError when there is none."""
+        for name in KUSTOMIZATION_FILES:
+            path = self.path / name
+            if path.is_file():
+                return path, f"{self.rel}/{name}"
+        raise UsageError(f"{self.rel}: no kustomization file")
 
 
 @dataclass(frozen=True)
@@ -195,16 +204,17 @@ class Repo:
         if not (self.root / rel).is_file():
             raise InputError(
                 f"{rel}: error SRC-SETTINGS file not found: the repository settings file (repoURL, revision) "
-                f"must exist at the repository root; see schemas/{Path(rel).stem}.schema.json"
+                f"must exist at the repository root; see {shown(Path(rel).stem)}"
             )
 
         def no_credentials(doc: Document) -> list[Finding]:
             url = doc.data.get("repoURL") if isinstance(doc.data, dict) else None
-            if not (isinstance(url, str) and _URL_CREDENTIALS.match(url)):  # never echo a token into a CI log
+            if not (isinstance(url, str) and SecretDetector.url_credentials(url, bare_user=True)):  # never echo a token
                 return []
             line, col = doc.position(("repoURL",))
             return [Finding("SRC-SETTINGS", "error", "$.repoURL: contains credentials before '@' (value not shown); "
-                            "remove them and give Argo CD a repository secret and Flux flux.secretName", rel, line, col)]
+                            "remove them and give Argo CD a repository secret and Flux flux.secretName",
+                            rel, line, col)]
 
         data = self._checked(rel, "gitops", "SRC-SETTINGS", no_credentials).data
         argocd, flux = data.get("argocd", {}), data.get("flux", {})
@@ -222,14 +232,15 @@ class Repo:
 
     def _checked(self, rel: str, schema: str, rule: str, specific: Callable[[Document], list[Finding]],
                  **context: str) -> Document:
-        """The single document of `rel`, checked against `schemas/<schema>.schema.json` and by `specific`;
+        """The single document of `rel`, checked against the tool's `<schema>.schema.json` and by `specific`;
         raises InputError listing every problem. A specific finding replaces the schema's for the same field."""
         try:
             inside = (self.root / rel).resolve().is_relative_to(self.root)
         except (OSError, RuntimeError):  # a symlink loop
             inside = False
         if not inside:
-            raise InputError(f"{rel}: error SRC-PATH leads through a symlink outside the repository; keep the file in it")
+            raise InputError(f"{rel}: error SRC-PATH leads through a symlink outside the repository; "
+                             "keep the file in it")
         docs = load_file(self.root / rel, name=rel)
         if len(docs) != 1:
             raise InputError(f"{rel}: error {rule} expected exactly one YAML document, found {len(docs)}")
@@ -241,12 +252,18 @@ class Repo:
             raise InputError("\n".join(str(f) for f in sort_findings(findings + special)))
         return doc
 
+    def select_env(self, selector: str) -> Environment:
+        """The one environment `selector` names (`prod`, `env=prod`); `all` or an unknown name is a UsageError."""
+        if env_name(selector) == ALL:
+            raise UsageError(f"name one environment, not {ALL!r}")
+        return self.select_envs(selector)[0]
+
     def select_envs(self, selector: str) -> list[Environment]:
         """The environments `selector` names: an env name, `env=<name>`, or `all`.
 
         Only names of existing environment folders are accepted, so `env=../prod` can never become a path.
         """
-        value = selector[len("env="):] if selector.startswith("env=") else selector
+        value = env_name(selector)
         known = self.env_names()
         if not known:
             raise UsageError(f"{self.root / 'overlays'}: no environments (no overlays/<env>/{ENV_FILE})")
@@ -257,3 +274,18 @@ class Repo:
         else:
             raise UsageError(f"unknown environment {value!r}; known: {', '.join(known)} (or {ALL})")
         return [self.environment(name) for name in names]
+
+
+def env_name(selector: str) -> str:
+    """The environment a command-line selector names: `prod`, `env=prod` -> `prod`; `all` stays `all`.
+
+    An empty selector (`env=`, often an unset shell variable) is a UsageError, never "every environment":
+    commands that cover every environment by default pass `all` themselves.
+
+    Usage:
+        env_name("env=staging")   # 'staging'
+    """
+    value = selector.removeprefix("env=").strip()
+    if not value:
+        raise UsageError(f"empty environment {selector!r}; name one (e.g. env=prod) or {ALL}")
+    return value

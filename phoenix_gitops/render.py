@@ -13,22 +13,21 @@ Usage:
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from . import bootstrap
 from .cache import RunCache
 from .check import CheckReport, run_check
 from .errors import GitopsError, InputError, ToolError
+from .files import changed_files, recover_folders, swap_folder
 from .findings import Finding, errors_in
 from .kustomize import Kustomize
 from .layout import Environment, Overlay, Repo
 from .lock import output_lock, shared_lock
-from .signals import signals_as_interrupts, signals_held
+from .model import Output
+from .signals import signals_as_interrupts
 
 __all__ = ["RenderResult", "render", "outputs_of", "header", "MANIFEST", "LOCK_FILE"]
 
@@ -36,7 +35,6 @@ MANIFEST = "manifest.yaml"
 OUTPUT_ROOTS = ("rendered", bootstrap.CLUSTERS)
 """The generated folders at the top of the repo; each holds one folder per environment."""
 LOCK_FILE = ".lock"
-_TMP, _OLD = ".tmp.", ".old."
 
 Files = dict[str, bytes]
 """Relative path inside one output folder -> file content."""
@@ -91,19 +89,20 @@ def render(
     with (shared_lock(lock_path) if check else output_lock(lock_path)), signals_as_interrupts():
         if not check:
             for output in OUTPUT_ROOTS:
-                _recover(repo.root / output)
+                recover_folders(repo.root / output)
         report = run_check(repo, envs, kustomize, jobs=jobs, on_done=on_done, cache=cache)
         if report.tool_errors:
             raise ToolError("\n".join(report.tool_errors))
         if errors_in(report.findings):
             raise InputError("\n".join(str(f) for f in report.findings))
         outputs = outputs_of(report, kustomize.version)
-        trees = {folder: files for env in envs for folder, files in _env_trees(repo, env, outputs[env.name]).items()}
-        changes = {folder: _changed(folder, files) for folder, files in trees.items()}
+        trees = {folder: files for env in envs
+                 for folder, files in _env_trees(repo, env, outputs[env.name], report.rendered[env.name]).items()}
+        changes = {folder: changed_files(folder, files) for folder, files in trees.items()}
         if not check:
             for folder, diff in changes.items():
                 if diff:
-                    _swap_in(folder, trees[folder])
+                    swap_folder(folder, trees[folder])
     changed = [f"{folder.relative_to(repo.root).as_posix()}/{rel}" for folder, diff in changes.items() for rel in diff]
     return RenderResult(
         envs=tuple(outputs),
@@ -115,82 +114,14 @@ def render(
     )
 
 
-def _env_trees(repo: Repo, env: Environment, app_files: Files) -> dict[Path, Files]:
+def _env_trees(repo: Repo, env: Environment, app_files: Files, outputs: Sequence[Output]) -> dict[Path, Files]:
     """Every output folder one environment owns, each replaced as a whole: {absolute folder: files}.
 
     `rendered/<env>` holds the apps' manifests; `clusters/<env>` the Argo CD and Flux bootstrap manifests
-    generated from the environment file, `gitops.yaml` and those manifests (checked for isolation first).
+    generated from the environment file, `gitops.yaml` and the apps' resources (checked for isolation first).
     """
+    apps = {output.overlay.app: output.resources for output in outputs}
     return {
         repo.rendered / env.name: app_files,
-        repo.root / bootstrap.CLUSTERS / env.name: bootstrap.env_files(repo, env, app_files),
+        repo.root / bootstrap.CLUSTERS / env.name: bootstrap.env_files(repo, env, apps),
     }
-
-
-def _changed(target: Path, files: Files) -> list[str]:
-    """Relative paths whose content differs between `files` and the folder `target` (both directions)."""
-    on_disk = {
-        p.relative_to(target).as_posix()
-        for p in (target.rglob("*") if target.is_dir() else [])
-        if p.is_file() or p.is_symlink()
-    }
-    differ = {rel for rel, data in files.items() if rel not in on_disk or _read(target / rel) != data}
-    return sorted(differ | (on_disk - files.keys()))
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes() if path.is_file() and not path.is_symlink() else None
-    except OSError:
-        return None
-
-
-def _swap_in(target: Path, files: Files) -> None:
-    """Replace the folder `target` with exactly `files`, via a temp folder beside it and two renames."""
-    parent = target.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP}{target.name}.", dir=parent))
-    try:
-        for rel, data in sorted(files.items()):
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-        for folder in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
-            folder.chmod(0o755)  # mkdtemp creates 0700
-        old = parent / f"{_OLD}{target.name}.{tmp.name.rsplit('.', 1)[-1]}"
-        with signals_held():
-            if target.exists() or target.is_symlink():
-                os.rename(target, old)
-            os.rename(tmp, target)
-        _remove(old)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _remove(path: Path) -> None:
-    """Delete a swapped-out or temp folder; a symlink (an env folder linked elsewhere) is removed, never followed."""
-    if not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-        return
-    try:
-        path.unlink()
-    except OSError:
-        pass
-
-
-def _recover(out: Path) -> None:
-    """Undo what a render killed mid-way left: restore a swapped-out folder, drop temp folders."""
-    if not out.is_dir():
-        return
-    for leftover in sorted(out.iterdir()):
-        if leftover.name.startswith(_OLD):
-            env = leftover.name[len(_OLD):].rsplit(".", 1)[0]
-            if not (out / env).exists():
-                os.rename(leftover, out / env)
-            else:
-                _remove(leftover)
-        elif leftover.name.startswith(_TMP):
-            _remove(leftover)

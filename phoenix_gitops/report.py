@@ -1,7 +1,8 @@
 """Reporters: findings as text, JSON, JUnit XML, SARIF 2.1.0, GitHub annotations or Markdown. Each returns str.
 
 Findings never carry resource values (the checks build their messages from field names and schema facts),
-so no reporter can leak a secret.
+so no reporter can leak a secret. SARIF describes every rule that appears from the catalogue (title, why and how
+to fix, a link to its docs/rules.md section); JUnit has a test case for every app that was checked.
 
 Usage:
     print(format_report(report, "sarif"))
@@ -10,18 +11,31 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from typing import Callable
+from collections.abc import Callable
 from xml.etree import ElementTree as ET
 
-from . import __version__
+from . import __version__, rules
 from .check import CheckReport
 from .findings import Finding
+from .rules.policy import SKIP
+from .rules.registry import PROFILES
 
-__all__ = ["FORMATS", "format_report"]
+__all__ = ["FORMATS", "format_report", "INFORMATION_URI", "DOCS_URI"]
 
 TOOL = "phoenix-gitops"
 JSON_SCHEMA_VERSION = 1
-_SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+INFORMATION_URI = "https://phoenix-gitops.invalid/"
+"""The tool's home, as SARIF's `informationUri` names it."""
+DOCS_URI = f"{INFORMATION_URI}{rules.DOC_PATH}"
+"""Where docs/rules.md is published: SARIF's `helpUri` of a rule is this URI and the rule's anchor (SARIF asks
+for an absolute URI there)."""
+ENV_CASE = "(environment)"
+"""The JUnit test case of an environment's findings that are about no app (app names cannot have brackets)."""
+REPOSITORY = "(repository)"
+"""The JUnit test suite and case of findings about no environment."""
+TOOLS = "(tools)"
+"""The JUnit test suite of tool failures."""
+_SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note", SKIP: "none"}
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 
 
@@ -37,7 +51,8 @@ def as_text(report: CheckReport) -> str:
 
 
 def as_json(report: CheckReport) -> str:
-    """A stable document: {version, tool, findings: [...], environments: [...], toolErrors: [...], suppressions: [...]}."""
+    """A stable document:
+    {version, tool, findings: [...], environments: [...], toolErrors: [...], suppressions: [...]}."""
     document = {
         "version": JSON_SCHEMA_VERSION,
         "tool": {"name": TOOL, "version": __version__},
@@ -62,36 +77,54 @@ def as_json(report: CheckReport) -> str:
 
 
 def as_junit(report: CheckReport) -> str:
-    """JUnit XML: a test suite per environment, a test case per app (and one for the sources), a failure per error."""
-    suites = ET.Element("testsuites", name=TOOL)
-    by_env: dict[str, dict[str, list[Finding]]] = defaultdict(lambda: defaultdict(list))
+    """JUnit XML: a test suite per environment with a test case per app that was checked (passing ones included)
+    and one, `(environment)`, for the findings about no app; a `(repository)` suite for findings about no
+    environment and a `(tools)` suite for tool failures. A failure per error finding; warnings and notes go to
+    the case's system-out."""
+    suites: dict[str, dict[str, list[Finding]]] = {}
+    for env in [*report.apps, *(s.env for s in report.summaries)]:
+        cases = suites.setdefault(env, {ENV_CASE: []})
+        for app in report.apps.get(env, []):
+            cases.setdefault(app, [])
     for finding in report.findings:
-        by_env[finding.env or "repository"][finding.app or "sources"].append(finding)
-    for summary in report.summaries:
-        by_env[summary.env].setdefault("sources", [])
-    for env in sorted(by_env):
-        cases = by_env[env]
-        errors = sum(f.severity == "error" for fs in cases.values() for f in fs)
-        suite = ET.SubElement(suites, "testsuite", name=env, tests=str(len(cases)), failures=str(errors), errors="0")
-        for app in sorted(cases):
-            case = ET.SubElement(suite, "testcase", classname=env, name=app)
-            for finding in cases[app]:
+        if finding.env is None:
+            suites.setdefault(REPOSITORY, {}).setdefault(REPOSITORY, []).append(finding)
+        else:
+            suites.setdefault(finding.env, {ENV_CASE: []}).setdefault(finding.app or ENV_CASE, []).append(finding)
+    order = sorted(name for name in suites if name != REPOSITORY) + [REPOSITORY] * (REPOSITORY in suites)
+    root = ET.Element("testsuites", name=TOOL)
+    failed_total = tests_total = 0
+    for name in order:
+        cases = suites[name]
+        failed = sum(any(f.severity == "error" for f in found) for found in cases.values())
+        suite = ET.SubElement(root, "testsuite", name=name, tests=str(len(cases)), failures=str(failed), errors="0")
+        tests_total, failed_total = tests_total + len(cases), failed_total + failed
+        for case_name in sorted(cases):
+            case = ET.SubElement(suite, "testcase", classname=name, name=case_name)
+            for finding in cases[case_name]:
                 if finding.severity == "error":
-                    failure = ET.SubElement(case, "failure", message=finding.message, type=finding.rule)
-                    failure.text = str(finding)
-            notes = [str(f) for f in cases[app] if f.severity != "error"]
+                    ET.SubElement(case, "failure", message=finding.message, type=finding.rule).text = str(finding)
+            notes = [str(f) for f in cases[case_name] if f.severity != "error"]
             if notes:
                 ET.SubElement(case, "system-out").text = "\n".join(notes)
-    for message in report.tool_errors:
-        suite = ET.SubElement(suites, "testsuite", name="tools", tests="1", failures="0", errors="1")
-        ET.SubElement(ET.SubElement(suite, "testcase", classname="tools", name="kustomize"), "error", message=message)
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    if report.tool_errors:
+        count = str(len(report.tool_errors))
+        suite = ET.SubElement(root, "testsuite", name=TOOLS, tests=count, failures="0", errors=count)
+        for number, message in enumerate(report.tool_errors, start=1):
+            case = ET.SubElement(suite, "testcase", classname=TOOLS, name=f"tool failure {number}")
+            ET.SubElement(case, "error", message=message.splitlines()[0] if message else "").text = message
+        tests_total += len(report.tool_errors)
+    root.set("tests", str(tests_total))
+    root.set("failures", str(failed_total))
+    root.set("errors", str(len(report.tool_errors)))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 def as_sarif(report: CheckReport) -> str:
-    """SARIF 2.1.0 with one run, the rules seen, and a region (line/column) wherever the line is known."""
-    rules = sorted({f.rule for f in report.findings})
+    """SARIF 2.1.0 with one run: a rule descriptor for every rule that appears (`ruleIndex` points at it) and a
+    region (line/column) wherever the line is known."""
+    ids = sorted({f.rule for f in report.findings})
     results = []
     for f in report.findings:
         location: dict[str, object] = {"artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"}}
@@ -99,7 +132,7 @@ def as_sarif(report: CheckReport) -> str:
             location["region"] = {"startLine": f.line, "startColumn": f.col or 1}
         results.append({
             "ruleId": f.rule,
-            "ruleIndex": rules.index(f.rule),
+            "ruleIndex": ids.index(f.rule),
             "level": _SARIF_LEVEL.get(f.severity, "warning"),
             "message": {"text": f"{f.message}{f.context}"},
             "locations": [{"physicalLocation": location}],
@@ -109,8 +142,8 @@ def as_sarif(report: CheckReport) -> str:
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {
-                "name": TOOL, "version": __version__, "informationUri": "https://phoenix-gitops.invalid/",
-                "rules": [{"id": rule, "shortDescription": {"text": rule}} for rule in rules],
+                "name": TOOL, "version": __version__, "informationUri": INFORMATION_URI,
+                "rules": [_sarif_rule(rule_id) for rule_id in ids],
             }},
             "results": results,
             "invocations": [{
@@ -122,6 +155,33 @@ def as_sarif(report: CheckReport) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
+def _sarif_rule(rule_id: str) -> dict[str, object]:
+    """The reportingDescriptor of `rule_id`: from the catalogue (an ID outside it gets its ID as description)."""
+    entry = rules.CATALOGUE.get(rule_id)
+    name = "".join(part.capitalize() for part in rule_id.split("-"))
+    if entry is None:
+        return {"id": rule_id, "name": name, "shortDescription": {"text": rule_id}}
+    return {
+        "id": rule_id,
+        "name": name,
+        "shortDescription": {"text": entry.title},
+        "fullDescription": {"text": f"{entry.why}\n\nHow to fix: {entry.fix}"},
+        "helpUri": f"{DOCS_URI}#{rules.doc_anchor(rule_id)}",
+        "defaultConfiguration": {"level": _default_level(entry)},
+    }
+
+
+def _default_level(entry: rules.Rule) -> str:
+    """The SARIF level of the catalogue's default severity in the strictest profile (`prod`); `none` when the rule
+    is off there."""
+    if not entry.tunable:
+        return "error"
+    value = entry.defaults[PROFILES.index("prod")]
+    if isinstance(value, dict):
+        value = value.get("default", SKIP)
+    return _SARIF_LEVEL.get(value, "warning")
+
+
 def as_github(report: CheckReport) -> str:
     """GitHub Actions workflow commands: `::error file=...,line=...,col=...,title=RULE::message`."""
     lines = []
@@ -130,7 +190,8 @@ def as_github(report: CheckReport) -> str:
         if f.line is not None:
             props += [f"line={f.line}", f"col={f.col or 1}"]
         props.append(f"title={_gh_property(f.rule)}")
-        lines.append(f"::{_GITHUB_LEVEL.get(f.severity, 'warning')} {','.join(props)}::{_gh_data(f.message + f.context)}")
+        level = _GITHUB_LEVEL.get(f.severity, "warning")
+        lines.append(f"::{level} {','.join(props)}::{_gh_data(f.message + f.context)}")
     lines += [f"::error title=tool failure::{_gh_data(message)}" for message in report.tool_errors]
     return "".join(f"{line}\n" for line in lines)
 
@@ -140,7 +201,8 @@ def as_markdown(report: CheckReport) -> str:
     out = ["## phoenix-gitops check", "", "| env | cluster | Kubernetes | apps | resources | errors | warnings |",
            "|---|---|---|---:|---:|---:|---:|"]
     for s in report.summaries:
-        out.append(f"| {s.env} | {s.cluster} | {s.kubernetes_version} | {s.apps} | {s.resources} | {s.errors} | {s.warnings} |")
+        out.append(f"| {s.env} | {s.cluster} | {s.kubernetes_version} | {s.apps} | {s.resources} | {s.errors} "
+                   f"| {s.warnings} |")
     out.append("")
     if report.tool_errors:
         out += ["**Tool failures (the check is incomplete):**", ""]
@@ -157,7 +219,8 @@ def as_markdown(report: CheckReport) -> str:
         out += [f"<details><summary><b>{env}</b>: {errors} error(s), {len(findings) - errors} other</summary>", "",
                 "| where | severity | rule | message | resource |", "|---|---|---|---|---|"]
         for f in findings:
-            out.append(f"| `{_md(f.location)}` | {f.severity} | {f.rule} | {_md(f.message)} | {_md(f.resource or '')} |")
+            out.append(f"| `{_md(f.location)}` | {f.severity} | {f.rule} | {_md(f.message)} "
+                       f"| {_md(f.resource or '')} |")
         out += ["", "</details>", ""]
     if report.suppressions:
         out += [f"<details><summary><b>suppressed</b>: {len(report.suppressions)} suppression(s)</summary>", "",

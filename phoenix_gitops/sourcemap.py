@@ -4,8 +4,8 @@ A rendered resource carries kustomize's origin annotation (the file it came from
 set by a patch of an overlay on the way. The patches are searched first, outermost overlay first; the
 first one that contains the whole field path wins. Otherwise the origin file's document of the same kind is
 searched and the deepest part of the path it contains gives the line. List items are matched by `name` (or
-`containerPort`, `mountPath`) as Kubernetes merges them, so a reordered list still finds its item. Values
-from generators (`configMapGenerator` literals) are found in the kustomization that wrote them.
+`containerPort`, `mountPath`, `port`: `merge_keys`) as Kubernetes merges them, so a reordered list still finds
+its item. Values from generators (`configMapGenerator` literals) are found in the kustomization that wrote them.
 
 Usage:
     where = locate(graph, resource, ("spec", "replicsa"), origin_of(resource))
@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .kustomize import ORIGIN
+from .merge_keys import item_key, matching_index
 from .sources import SourceGraph
 from .yamlio import Document
 
 __all__ = ["Location", "locate", "origin_of"]
 
-_LIST_KEYS = ("name", "containerPort", "mountPath", "port")
 JsonPath = tuple[str | int, ...]
 
 
@@ -93,11 +93,12 @@ def _walk(source: Any, rendered: Any, path: JsonPath) -> JsonPath:
             if not (isinstance(source, list) and isinstance(rendered, list) and part < len(rendered)):
                 break
             item = rendered[part]
-            key = next((k for k in _LIST_KEYS if isinstance(item, dict) and k in item), None)
-            if key is not None:
-                index = next((i for i, s in enumerate(source) if isinstance(s, dict) and s.get(key) == item[key]), None)
+            if item_key(item) is not None:
+                index = matching_index(source, item)
+            elif part < len(source):
+                index = part
             else:
-                index = part if part < len(source) else None
+                break
             if index is None:
                 break
             source, rendered, found = source[index], item, found + (index,)

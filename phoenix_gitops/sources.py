@@ -1,8 +1,9 @@
 """The sources behind one overlay, read safely and checked before kustomize sees them.
 
 Starting at `overlays/<env>/<app>`, every kustomization reachable through `resources`, `bases` and
-`components` is read with the safe loader, checked against `schemas/kustomization.schema.json`, and every
-file it names (resources, patches, generator inputs, replacement files) is resolved and checked: no remote
+`components` is read with the safe loader, checked against
+`phoenix_gitops/data/schemas/kustomization.schema.json`, and every file it names (resources, patches,
+generator inputs, replacement files) is resolved and checked: no remote
 bases, no absolute paths, nothing outside the repo (symlinks included), no other environment's folder, no
 Helm, no plugins. YAML files are loaded too, so a YAML hazard is reported at its file:line:col. Findings are
 collected; nothing stops at the first.
@@ -142,11 +143,11 @@ class _Reader:
                 else:
                     self.yaml_file(target)
         for index, patch in enumerate(data.get("patches", [])):
-            target = patch.get("target") or {}
+            selects = patch.get("target") or {}
             if "patch" in patch:
-                self.inline(doc, ("patches", index, "patch"), patch["patch"], target)
+                self.inline(doc, ("patches", index, "patch"), patch["patch"], selects)
             else:
-                self.patch_file(doc, ("patches", index, "path"), patch["path"], folder, target)
+                self.patch_file(doc, ("patches", index, "path"), patch["path"], folder, selects)
         for index, entry in enumerate(data.get("patchesStrategicMerge", [])):
             if "\n" in entry:
                 self.inline(doc, ("patchesStrategicMerge", index), entry, {})
@@ -165,7 +166,8 @@ class _Reader:
                     self.reference(doc, (kind, g_index, "env"), generator["env"], folder, must_be_file=True)
         for index, replacement in enumerate(data.get("replacements", [])):
             if "path" in replacement:
-                target = self.reference(doc, ("replacements", index, "path"), replacement["path"], folder, must_be_file=True)
+                target = self.reference(doc, ("replacements", index, "path"), replacement["path"], folder,
+                                        must_be_file=True)
                 if target is not None:
                     self.yaml_file(target)
         for key in ("configurations", "crds"):
@@ -179,11 +181,13 @@ class _Reader:
         """Resolve a path a kustomization names; report and return None when it may not be followed."""
         line, col = doc.position(path)
         if _REMOTE.search(entry):
-            self.find("SRC-REMOTE", f"remote reference {entry!r}: builds must not reach the network; vendor it into the repo",
+            self.find("SRC-REMOTE",
+                      f"remote reference {entry!r}: builds must not reach the network; vendor it into the repo",
                       doc.source, line, col)
             return None
         if os.path.isabs(entry):
-            self.find("SRC-PATH", f"absolute path {entry!r}: use a path relative to the kustomization", doc.source, line, col)
+            self.find("SRC-PATH", f"absolute path {entry!r}: use a path relative to the kustomization",
+                      doc.source, line, col)
             return None
         target = Path(os.path.normpath(folder / entry))
         try:
@@ -199,7 +203,8 @@ class _Reader:
         parts = relative.split("/")
         if len(parts) > 1 and parts[0] == "overlays" and parts[1] != self.graph.overlay.env:
             self.find("ISO-CROSS-ENV",
-                      f"{entry!r} reaches into overlays/{parts[1]}: an environment may only use its own overlays and base/",
+                      f"{entry!r} reaches into overlays/{parts[1]}: "
+                      "an environment may only use its own overlays and base/",
                       doc.source, line, col)
             return None
         if not real.exists():
@@ -212,7 +217,8 @@ class _Reader:
             self.graph.files.add(relative)
         return target
 
-    def patch_file(self, doc: Document, path: tuple[Any, ...], entry: str, folder: Path, target: dict[str, Any]) -> None:
+    def patch_file(self, doc: Document, path: tuple[Any, ...], entry: str, folder: Path,
+                   target: dict[str, Any]) -> None:
         file = self.reference(doc, path, entry, folder, must_be_file=True)
         for patch_doc in self.yaml_file(file) if file is not None else []:
             self.add_patch(patch_doc, target)
@@ -227,13 +233,13 @@ class _Reader:
             self.find(err.rule, f"in the inline patch: {err.detail}", doc.source, shifted, col)
             return
         for patch_doc in parsed:
-            lines = {p: (l + line, c + col + 1) for p, (l, c) in patch_doc.lines.items()}
+            lines = {p: (at_line + line, at_col + col + 1) for p, (at_line, at_col) in patch_doc.lines.items()}
             shifted_doc = Document(doc.source, patch_doc.index, patch_doc.data, lines)
             self.add_patch(shifted_doc, target)
 
     def add_patch(self, doc: Document, target: dict[str, Any]) -> None:
         data = doc.data if isinstance(doc.data, dict) else {}
-        metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        metadata = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
         self.graph.patches.append(
             Patch(doc, target.get("kind") or data.get("kind"), target.get("name") or metadata.get("name"))
         )

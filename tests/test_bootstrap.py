@@ -6,15 +6,17 @@ import re
 from typing import Any
 
 import pytest
+from conftest import PROJECT, leftovers, run_cli, tree_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
+from support import shipped_bootstrap as shipped_files
 
-from conftest import PROJECT, leftovers, run_cli, tree_bytes
 from phoenix_gitops import bootstrap
 from phoenix_gitops.errors import InputError
 from phoenix_gitops.layout import Repo
-from phoenix_gitops.yamlio import dump_yaml, load_file, load_text
+from phoenix_gitops.own_schemas import CRD_SCHEMAS
+from phoenix_gitops.yamlio import dump_yaml, load_file, load_rendered, load_text
 
 ENVS = ("dev", "staging", "prod")
 SERVERS = {
@@ -23,17 +25,6 @@ SERVERS = {
     "prod": "https://prod-1.k8s.example.org:6443",
 }
 REPO_URL = "https://github.com/acme/phoenix-gitops.git"
-
-
-def shipped_files(env_name: str) -> dict[str, bytes]:
-    """The bootstrap files of a shipped environment, generated afresh from the committed rendered/ output."""
-    repo = Repo(PROJECT)
-    env = repo.environment(env_name)
-    app_files = {
-        f"{path.parent.name}/manifest.yaml": path.read_bytes()
-        for path in sorted((repo.rendered / env_name).glob("*/manifest.yaml"))
-    }
-    return bootstrap.env_files(repo, env, app_files)
 
 
 def parsed(files: dict[str, bytes]) -> dict[str, Any]:
@@ -47,9 +38,9 @@ def parsed(files: dict[str, bytes]) -> dict[str, Any]:
 
 
 def crd_validator(api_version: str, kind: str) -> Draft202012Validator:
-    index = json.loads((PROJECT / "schemas/crds/index.json").read_text(encoding="utf-8"))
+    index = json.loads((CRD_SCHEMAS / "index.json").read_text(encoding="utf-8"))
     entry = index.get("kinds", index)[f"{api_version}|{kind}"]
-    schema = json.loads((PROJECT / "schemas/crds" / entry["file"]).read_text(encoding="utf-8"))
+    schema = json.loads((CRD_SCHEMAS / entry["file"]).read_text(encoding="utf-8"))
     return Draft202012Validator(schema)
 
 
@@ -186,20 +177,38 @@ def test_hpa_detection_reads_the_scale_target_and_every_namespace():
         "spec:\n  maxReplicas: 4\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: StatefulSet\n"
         "    name: shop-db\n"
     )
-    info = bootstrap.app_info("prod", "shop", manifest)
+    info = bootstrap.app_info("shop", load_rendered(manifest, "manifest.yaml"))
     assert info.namespaces == ("shop", "shop-jobs")
     assert info.namespace is None  # two namespaces: the objects carry their own
     assert info.scale_targets == (bootstrap.ScaleTarget("apps", "StatefulSet", "shop", "shop-db"),)
-    no_hpa = bootstrap.app_info("dev", "shop", manifest.split("---\napiVersion: autoscaling")[0])
+    no_hpa = bootstrap.app_info("shop", load_rendered(manifest.split("---\napiVersion: autoscaling")[0], "x"))
     assert no_hpa.scale_targets == ()
 
 
-def test_identity_lines_that_are_not_plain_words_go_through_the_loader():
-    manifest = (
-        'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "2024"\n---\n'
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: flow}\n"
-    )
-    assert bootstrap.app_info("dev", "x", manifest).namespaces == ("2024", "flow")
+def test_app_info_takes_only_what_a_cluster_would_read_as_names():
+    resources = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "2024"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "flow"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b", "namespace": 2025}},  # not a string
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": ""}},
+        {"apiVersion": "v2", "kind": "Namespace", "metadata": {"name": "not-core"}},
+        {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
+         "spec": {"scaleTargetRef": {"kind": "Deployment"}}},  # no name: nothing to ignore
+        {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "i"},
+         "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}}},  # core group, no namespace
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": "broken"},
+    ]
+    info = bootstrap.app_info("x", resources)
+    assert info.namespaces == ("2024", "flow")
+    assert info.scale_targets == (bootstrap.ScaleTarget("", "Deployment", "", "web"),)
+    assert bootstrap.app_info("y", []) == bootstrap.AppInfo("y", (), ())
+
+
+def test_an_app_name_too_long_for_an_application_is_refused_before_anything_is_written():
+    repo = Repo(PROJECT)
+    name = "a" * 60
+    with pytest.raises(InputError, match=rf"error BOOT-NAME Argo CD Application name prod-{name} is longer than 63"):
+        bootstrap.env_files(repo, repo.environment("prod"), {name: []})
 
 
 def test_flux_kustomizations_prune_wait_time_out_and_stay_in_their_env():
@@ -230,118 +239,6 @@ def test_the_migration_job_carries_the_flux_force_annotation_that_replaces_a_sep
             assert annotations["argocd.argoproj.io/hook"] == "Sync"
 
 
-# --- isolation checks ------------------------------------------------------------------------------------
-
-
-def test_shipped_bootstrap_has_no_isolation_problem():
-    envs = Repo(PROJECT).select_envs("all")
-    assert bootstrap.check_isolation(envs, {name: shipped_files(name) for name in ENVS}) == []
-
-
-def tamper(rel: str, change) -> list[str]:
-    """Isolation findings after `change(obj)` on one generated prod object (re-emitted as YAML)."""
-    files = shipped_files("prod")
-    obj = load_text(files[rel], rel)[0].data
-    change(obj)
-    repo = Repo(PROJECT)
-    files[rel] = (bootstrap.header(repo.environment("prod"), repo.settings()) + dump_yaml(obj)).encode()
-    envs = Repo(PROJECT).select_envs("all")
-    return [str(f) for f in bootstrap.check_isolation(envs, {"prod": files})]
-
-
-APP = "argocd/application-prod-api.yaml"
-PROJ = "argocd/appproject-phoenix-prod.yaml"
-
-
-@pytest.mark.parametrize(
-    ("rel", "change", "expected"),
-    [
-        (APP, lambda o: o["spec"]["destination"].update(server=SERVERS["staging"]),
-         f"clusters/prod/{APP}:18:5: error ISO-ARGO-DESTINATION $.spec.destination.server: "
-         f"'{SERVERS['staging']}' is not the server of the prod cluster ('{SERVERS['prod']}') "
-         "[prod Application/prod-api]"),
-        (APP, lambda o: o["spec"].update(project="phoenix-staging"),
-         f"clusters/prod/{APP}:12:3: error ISO-ARGO-PROJECT $.spec.project: 'phoenix-staging' is not the project "
-         "of environment prod ('phoenix-prod') [prod Application/prod-api]"),
-        (APP, lambda o: o["spec"]["source"].update(path="rendered/dev/api"),
-         f"clusters/prod/{APP}:16:5: error ISO-ARGO-SOURCE $.spec.source.path: 'rendered/dev/api' is outside "
-         "rendered/prod/ [prod Application/prod-api]"),
-        (APP, lambda o: o["spec"]["syncPolicy"].update(automated={"prune": True, "selfHeal": True}),
-         f"clusters/prod/{APP}:25:5: error ISO-ARGO-SYNC $.spec.syncPolicy.automated: environment prod syncs "
-         "manually (overlays/prod/environment.yaml: sync.automated is false) [prod Application/prod-api]"),
-        (PROJ, lambda o: o["spec"]["destinations"].append({"server": SERVERS["dev"], "namespace": "api"}),
-         f"clusters/prod/{PROJ}:19:5: error ISO-ARGO-DESTINATION $.spec.destinations[2].server: "
-         f"'{SERVERS['dev']}' is not the server of the prod cluster ('{SERVERS['prod']}') "
-         "[prod AppProject/phoenix-prod]"),
-        (PROJ, lambda o: o["spec"]["destinations"][0].update(namespace="*"),
-         f"clusters/prod/{PROJ}:16:5: error ISO-ARGO-WILDCARD $.spec.destinations[0].namespace: '*' is a pattern; "
-         "name one cluster and namespace [prod AppProject/phoenix-prod]"),
-        (PROJ, lambda o: o["spec"]["sourceRepos"].append("https://github.com/acme/*"),
-         f"clusters/prod/{PROJ}:14:5: error ISO-ARGO-WILDCARD $.spec.sourceRepos[1]: 'https://github.com/acme/*' "
-         "is a pattern; list "
-         "exactly this repository [prod AppProject/phoenix-prod]"),
-        ("argocd/appproject-default.yaml", lambda o: o["spec"].update(sourceRepos=["*"]),
-         "clusters/prod/argocd/appproject-default.yaml:11:3: error ISO-ARGO-DEFAULT-PROJECT $.spec.sourceRepos: "
-         "the default project must stay empty so nothing can land in it [prod AppProject/default]"),
-        ("flux/kustomization-api.yaml", lambda o: o["spec"].update(path="./rendered/prod/../dev/api"),
-         "clusters/prod/flux/kustomization-api.yaml:18:3: error ISO-FLUX-PATH $.spec.path: "
-         "'./rendered/prod/../dev/api' is outside ./rendered/prod/ [prod Kustomization/api]"),
-        ("flux/kustomization-api.yaml", lambda o: o["spec"].update(kubeConfig={"secretRef": {"name": "dev"}}),
-         "clusters/prod/flux/kustomization-api.yaml:22:3: error ISO-FLUX-CLUSTER $.spec.kubeConfig: a Kustomization "
-         "of this cluster must not apply to another cluster [prod Kustomization/api]"),
-    ],
-    ids=["app-server", "app-project", "app-path", "app-automated", "project-dest", "project-wildcard-ns",
-         "project-wildcard-repo", "default-project", "flux-path", "flux-kubeconfig"],
-)
-def test_isolation_check_names_file_line_and_rule(rel, change, expected):
-    assert tamper(rel, change) == [expected]
-
-
-def test_a_missing_default_project_and_a_foreign_kind_are_refused():
-    files = shipped_files("prod")
-    del files["argocd/appproject-default.yaml"]
-    files["argocd/appset.yaml"] = b"apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata:\n  name: all\n"
-    findings = [str(f) for f in bootstrap.check_isolation(Repo(PROJECT).select_envs("all"), {"prod": files})]
-    assert findings == [
-        "clusters/prod/argocd: error ISO-ARGO-DEFAULT-PROJECT no locked-down `default` AppProject among the "
-        "bootstrap files [prod]",
-        "clusters/prod/argocd/appset.yaml:2:1: error ISO-BOOTSTRAP-KIND $.kind: argoproj.io/v1alpha1 ApplicationSet "
-        "does not belong among the bootstrap files [prod ApplicationSet/all]",
-    ]
-
-
-def test_two_envs_sharing_a_server_are_refused_by_the_isolation_check(fixture_repo):
-    root = fixture_repo("minimal")
-    dev = root / "overlays/dev/environment.yaml"
-    same_as_prod = "https://PROD-1.k8s.example.org:6443/"  # prod's API server, spelled differently
-    dev.write_text(dev.read_text().replace(SERVERS["dev"], same_as_prod))
-    envs = Repo(root).select_envs("all")
-    assert [str(f) for f in bootstrap.check_isolation(envs, {})] == [
-        "overlays/prod/environment.yaml:4:1: error ISO-CLUSTER-DISTINCT $.server: "
-        "'https://prod-1.k8s.example.org:6443' is also the server of environment dev (overlays/dev/environment.yaml); "
-        "each environment must be its own cluster (V36) [prod]",
-    ]
-    proc = run_cli(["render", "all"], root)
-    assert proc.returncode == 1, proc.stderr
-    assert "overlays/prod/environment.yaml:4:1: error ISO-CLUSTER-DISTINCT $.server:" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert tree_bytes(root / "rendered") == {} and not (root / "clusters").exists()
-
-
-def test_two_envs_naming_the_same_cluster_or_project_are_refused(fixture_repo):
-    root = fixture_repo("minimal")
-    prod = root / "overlays/prod/environment.yaml"
-    text = prod.read_text().replace("cluster: prod-1", "cluster: dev-1").replace("phoenix-prod", "phoenix-dev")
-    prod.write_text(text)
-    messages = [str(f) for f in bootstrap.check_isolation(Repo(root).select_envs("all"), {})]
-    assert [m.split(" $.")[0] for m in messages] == [
-        "overlays/prod/environment.yaml:3:1: error ISO-CLUSTER-DISTINCT",
-        "overlays/prod/environment.yaml:6:1: error ISO-CLUSTER-DISTINCT",
-    ]
-    assert "'dev-1' is also the cluster of environment dev" in messages[0]
-    assert "'phoenix-dev' is also the Argo CD project of environment dev" in messages[1]
-
-
 # --- determinism and render integration ------------------------------------------------------------------
 
 
@@ -350,7 +247,9 @@ def test_generating_twice_gives_identical_bytes():
     repo = Repo(PROJECT)
     env, settings_ = repo.environment("staging"), repo.settings()
     infos = [bootstrap.AppInfo("b", ("b",), ()), bootstrap.AppInfo("a", ("a",), ())]
-    assert bootstrap.generate(env, settings_, infos) == bootstrap.generate(env, settings_, list(reversed(infos)))
+    once = bootstrap.files(env, settings_, bootstrap.objects(env, settings_, infos))
+    assert once == bootstrap.files(env, settings_, bootstrap.objects(env, settings_, list(reversed(infos))))
+    assert list(once) == sorted(once) and len(once) == 7
 
 
 def test_committed_clusters_folder_is_current():
@@ -469,7 +368,7 @@ def test_sync_defaults_to_automated_with_prune_and_self_heal(fixture_repo):
     assert Repo(PROJECT).environment("prod").sync.automated is False
 
 
-# --- CI and pre-commit -----------------------------------------------------------------------------------
+# --- CI --------------------------------------------------------------------------------------------------
 
 
 def test_pull_request_workflow_runs_the_project_tasks():
@@ -489,17 +388,6 @@ def test_pull_request_workflow_runs_the_project_tasks():
     for script in runs:
         if len(script.strip().splitlines()) > 1:
             assert "pipefail" in script.splitlines()[0]
-
-
-def test_pre_commit_hooks_run_check_and_render_check():
-    hooks = {h["id"]: h for h in load_file(PROJECT / ".pre-commit-hooks.yaml")[0].data}
-    assert hooks["phoenix-gitops-check"]["entry"] == "invoke check"
-    assert hooks["phoenix-gitops-render-check"]["entry"] == "invoke render all --check"
-    for hook in hooks.values():
-        assert (hook["language"], hook["pass_filenames"]) == ("system", False)
-        assert re.search(hook["files"], "overlays/prod/api/kustomization.yaml")
-        assert not re.search(hook["files"], "docs/delivery.md")
-    assert re.search(hooks["phoenix-gitops-render-check"]["files"], "clusters/prod/flux/kustomization-api.yaml")
 
 
 # --- the YAML emitter ------------------------------------------------------------------------------------

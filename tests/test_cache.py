@@ -5,16 +5,16 @@ import json
 
 import pytest
 
+from phoenix_gitops import rules
 from phoenix_gitops.cache import RunCache, fingerprint
 from phoenix_gitops.check import run_check
 from phoenix_gitops.kustomize import Kustomize
 from phoenix_gitops.layout import Repo
-from phoenix_gitops.own_schemas import SCHEMA_DIR
 
 
 def check(root, kz, folder, env="all", outputs=True):
     repo = Repo(root)
-    cache = RunCache.load(repo.root, fingerprint(kz.version, SCHEMA_DIR), folder)
+    cache = RunCache.load(repo.root, fingerprint(kz.version), folder)
     return run_check(repo, repo.select_envs(env), kz, cache=cache, outputs=outputs)
 
 
@@ -89,7 +89,7 @@ def test_a_stale_entry_with_a_valid_checksum_is_rebuilt(fixture_repo, kz, broken
     root = fixture_repo("minimal")
     check(root, kz, tmp_path)
     repo = Repo(root)
-    cache = RunCache.load(repo.root, fingerprint(kz.version, SCHEMA_DIR), tmp_path)
+    cache = RunCache.load(repo.root, fingerprint(kz.version), tmp_path)
     cache.entries["prod/hello"].deps["base/hello/configmap.yaml"] = "0" * 64
     cache.dirty = True
     cache.save()
@@ -102,7 +102,8 @@ def test_cli_check_uses_and_bypasses_the_cache(fixture_repo, kz, tmp_path):
     root = fixture_repo("minimal")
     folder = str(tmp_path / "cli-cache")
     failing = tmp_path / "kustomize"  # same version (same fingerprint), but every build fails
-    failing.write_text(f'#!/bin/sh\nif [ "$1" = version ]; then echo {kz.version}; exit 0; fi\necho "Error: boom" >&2\nexit 1\n')
+    failing.write_text(f'#!/bin/sh\nif [ "$1" = version ]; then echo {kz.version}; exit 0; fi\n'
+                       'echo "Error: boom" >&2\nexit 1\n')
     failing.chmod(0o755)
     assert run_cli(["check"], root, PHOENIX_GITOPS_CACHE=folder).returncode == 0
     assert run_cli(["check"], root, PHOENIX_GITOPS_CACHE=folder, KUSTOMIZE=str(failing)).returncode == 0
@@ -114,7 +115,7 @@ def test_cli_check_uses_and_bypasses_the_cache(fixture_repo, kz, tmp_path):
 def test_a_corrupted_or_missing_output_rebuilds_that_overlay(fixture_repo, kz, broken_kz, tmp_path, damage):
     root = fixture_repo("minimal")
     check(root, kz, tmp_path)
-    cache = RunCache.load(Repo(root).root, fingerprint(kz.version, SCHEMA_DIR), tmp_path)
+    cache = RunCache.load(Repo(root).root, fingerprint(kz.version), tmp_path)
     output = cache.folder / "outputs" / f"{cache.entries['prod/world'].output}.json"
     if damage == "flip":
         output.write_bytes(output.read_bytes().replace(b"world", b"WORLD", 1))
@@ -158,7 +159,7 @@ def test_a_changed_policy_reruns_the_rules(fixture_repo, kz, broken_kz, tmp_path
     root = fixture_repo("five-rules")
     assert {f.severity for f in check(root, kz, tmp_path).findings if f.rule == "PHX-V04"} == {"error"}
     (root / "schemas").mkdir()
-    policy = (SCHEMA_DIR / "policy.yaml").read_text()
+    policy = rules.DEFAULT_POLICY.read_text(encoding="utf-8")
     (root / "schemas/policy.yaml").write_text(policy.replace("PHX-V04: {dev: \"-\", staging: warning, prod: error}",
                                                              "PHX-V04: {dev: \"-\", staging: warning, prod: warning}"))
     assert check(root, broken_kz, tmp_path).tool_errors != []  # the policy is an input: nothing is reused
@@ -193,18 +194,21 @@ def same_cookie_key(root):
     patch.write_text(patch.read_text().replace("phoenix/staging/api", "phoenix/prod/api"))
 
 
-def test_rules_across_environments_get_the_origins_of_cached_overlays_they_report_on(shipped_repo, kz, tmp_path, builds):
+def test_rules_across_environments_get_the_origins_of_cached_overlays_they_report_on(
+        shipped_repo, kz, tmp_path, builds):
     repo = Repo(shipped_repo)
     assert check(shipped_repo, kz, tmp_path).findings == []
     assert {origins for _, origins in builds} == {False}
     same_cookie_key(shipped_repo)
     builds.clear()
     report = check(shipped_repo, kz, tmp_path)  # prod/api is unchanged: its output comes from the cache
-    assert builds == [("staging/api", False), ("prod/api", True), ("staging/api", True)]
+    assert builds[0] == ("staging/api", False)
+    assert sorted(builds[1:]) == [("prod/api", True), ("staging/api", True)]  # one batch each, in the same pool
     eager = run_check(repo, repo.select_envs("all"), kz, origins=True)
     assert [str(f) for f in report.findings] == [str(f) for f in eager.findings]
     assert [(f.env, f.path) for f in report.findings if f.rule == "PHX-V35"] == [
-        ("prod", "overlays/prod/api/externalsecret-patch.yaml"), ("staging", "overlays/staging/api/externalsecret-patch.yaml")]
+        ("prod", "overlays/prod/api/externalsecret-patch.yaml"),
+        ("staging", "overlays/staging/api/externalsecret-patch.yaml")]
     builds.clear()
     again = check(shipped_repo, kz, tmp_path)
     assert builds == [] and [str(f) for f in again.findings] == [str(f) for f in report.findings]
@@ -227,7 +231,9 @@ def test_a_build_that_changed_while_it_was_checked_is_a_tool_error(shipped_repo,
     report = check(shipped_repo, kz, tmp_path)
     assert report.exit_code == 4
     assert [e for e in report.tool_errors if "changed during the check" in e] == [
-        "overlays/prod/api: the build changed during the check (files edited?); check again"]
+        "overlays/prod/api: the build changed during the check (files edited?); check again",
+        "overlays/staging/api: the build changed during the check (files edited?); check again"]
+    assert "PHX-V35" not in {f.rule for f in report.findings}  # not reported at a line of another build
 
 
 def test_a_check_that_wants_origins_gets_them_for_outputs_cached_without(fixture_repo, kz, tmp_path, builds):
@@ -235,7 +241,7 @@ def test_a_check_that_wants_origins_gets_them_for_outputs_cached_without(fixture
     check(root, kz, tmp_path)
     builds.clear()
     repo = Repo(root)
-    cache = RunCache.load(repo.root, fingerprint(kz.version, SCHEMA_DIR), tmp_path)
+    cache = RunCache.load(repo.root, fingerprint(kz.version), tmp_path)
     report = run_check(repo, repo.select_envs("all"), kz, cache=cache, origins=True)
     assert sorted(builds) == [("dev/hello", True), ("prod/hello", True), ("prod/world", True)]
     assert [r.origins[0] for rendered in report.rendered.values() for r in rendered] == [

@@ -6,10 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURE_REPOS, PROJECT, leftovers, run_cli, tree_bytes
+
 from phoenix_gitops.check import run_check
+from phoenix_gitops.kustomize import Kustomize
 from phoenix_gitops.layout import Repo
+from phoenix_gitops.model import Rendered
 from phoenix_gitops.yamlio import load_file
 
 BROKEN = PROJECT / "tests" / "fixtures" / "broken"
@@ -63,7 +65,20 @@ def test_a_clean_overlay_is_built_once_without_origins(fixture_repo, kz, builds)
     report = run_check(repo, repo.select_envs("all"), kz)
     assert report.findings == [] and report.tool_errors == []
     assert sorted(builds) == [("dev/hello", False), ("prod/hello", False), ("prod/world", False)]
-    assert [r.origins for rendered in report.rendered.values() for r in rendered] == [None, None, None]
+    assert [isinstance(r, Rendered) for rendered in report.rendered.values() for r in rendered] == [False] * 3
+    assert report.apps == {"dev": ["hello"], "prod": ["hello", "world"]}
+
+
+def test_origins_for_every_build_are_asked_for_and_typed(fixture_repo, kz):
+    repo = Repo(fixture_repo("minimal"))
+    with pytest.raises(ValueError, match="built without origins: dev/hello, prod/hello, prod/world"):
+        run_check(repo, repo.select_envs("all"), kz).rendered_with_origins()
+    located = run_check(repo, repo.select_envs("all"), kz, origins=True).rendered_with_origins()
+    assert {env: [(r.overlay.app, r.origins) for r in rendered] for env, rendered in located.items()} == {
+        "dev": [("hello", ({"path": "base/hello/configmap.yaml"},))],
+        "prod": [("hello", ({"path": "base/hello/configmap.yaml"},)),
+                 ("world", ({"path": "base/hello/configmap.yaml"},))],
+    }
 
 
 @pytest.mark.parametrize("name, file, change", [
@@ -81,7 +96,37 @@ def test_an_overlay_with_a_finding_is_built_again_with_origins_and_reports_what_
     eager = run_check(repo, repo.select_envs("all"), kz, origins=True)
     assert lazy.findings and [str(f) for f in lazy.findings] == [str(f) for f in eager.findings]
     assert any(f.path == file and f.line for f in lazy.findings)
-    assert [(r.text, r.origins) for r in lazy.rendered["prod"]] == [(r.text, r.origins) for r in eager.rendered["prod"]]
+    assert lazy.rendered["prod"] == eager.rendered["prod"]  # the overlay with the finding, built with origins
+
+
+def test_a_rule_that_reads_an_origin_gets_the_build_with_origins_and_judges_as_an_eager_check(
+        fixture_repo, kz, builds):
+    root = fixture_repo("webapp")  # a v1 Secret: PHX-V06 reads its origin (a secretGenerator's is not plaintext)
+    (root / "base/web/secret.sops.yaml").write_text(SOPS_SECRET.format(value=ENCRYPTED))
+    kustomization = root / "base/web/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - secret.sops.yaml\n")
+    repo = Repo(root)
+    lazy = run_check(repo, repo.select_envs("all"), kz)
+    assert builds == [("prod/web", False), ("prod/web", True)]
+    assert lazy.findings == [] and lazy.tool_errors == []
+    assert lazy.rendered == run_check(repo, repo.select_envs("all"), kz, origins=True).rendered
+
+
+def test_a_build_that_changed_before_its_origins_were_built_is_a_tool_error(fixture_repo, kz, monkeypatch):
+    root = fixture_repo("webapp")
+    patch = root / "overlays/prod/web/deployment-patch.yaml"
+    patch.write_text(patch.read_text().replace("  replicas: 3", "  replicsa: 3"))
+    build = Kustomize.build
+
+    def changed(self, overlay, origins=False, sort_options=None):
+        text = build(self, overlay, origins, sort_options)
+        return text + "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: edited\n" if origins else text
+
+    monkeypatch.setattr(Kustomize, "build", changed)
+    report = run_check(Repo(root), Repo(root).select_envs("all"), kz)
+    assert report.exit_code == 4 and report.rendered == {"prod": []}
+    assert report.tool_errors == ["overlays/prod/web: the build changed during the check (files edited?); check again"]
+    assert [f.rule for f in report.findings] == []
 
 
 def test_an_overlay_whose_sources_carry_a_suppression_is_built_with_origins_at_once(fixture_repo, kz, builds):
@@ -131,6 +176,7 @@ def test_missing_kustomize_is_a_tool_error(fixture_repo):
     assert proc.returncode == 4
 
 
+ENCRYPTED = "ENC[AES256_GCM,data:c2VjcmV0dmFsdWU=,iv:aXZpdml2aXZpdml2,tag:dGFndGFndGFndGFn,type:str]"
 SOPS_SECRET = """apiVersion: v1
 kind: Secret
 metadata:
@@ -153,7 +199,7 @@ sops:
 
 
 @pytest.mark.parametrize(("value", "expected"), [
-    ("ENC[AES256_GCM,data:c2VjcmV0dmFsdWU=,iv:aXZpdml2aXZpdml2,tag:dGFndGFndGFndGFn,type:str]", []),
+    (ENCRYPTED, []),
     ("hunter2-plaintext-token", ["base/web/secret.sops.yaml:7:3: error SEC-SOPS"]),
 ])
 def test_sops_encrypted_secret_passes_the_schema_and_plaintext_in_it_is_caught(fixture_repo, kz, value, expected):

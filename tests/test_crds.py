@@ -1,4 +1,5 @@
-"""crds: strict JSON Schemas from CRDs, committed under schemas/crds/ and reproducible byte for byte."""
+"""crds: strict JSON Schemas from CRDs, committed as package data (phoenix_gitops/data/schemas/crds/) and
+reproducible byte for byte."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ from phoenix_gitops.errors import InputError
 from phoenix_gitops.yamlio import YamlError
 
 PROJECT = Path(__file__).resolve().parent.parent
-SCHEMAS = PROJECT / "schemas" / "crds"
+SCHEMAS = PROJECT / "phoenix_gitops" / "data" / "schemas" / "crds"
 SHARED_CRDS = Path(__file__).resolve().parents[2] / "shared" / "crds"
 FIXTURES = PROJECT / "tests" / "fixtures" / "crds"
 GROUP = "fixtures.example.com"
@@ -72,9 +73,10 @@ def all_keys(node: Any) -> set[str]:
 # --- (1) the committed schemas are exactly what the real CRDs give --------------------------------
 
 
+@pytest.mark.slow
 def test_committed_schemas_equal_a_fresh_generation():
     if not SHARED_CRDS.is_dir():
-        pytest.skip(f"the upstream CRDs are not at {SHARED_CRDS}; cannot regenerate schemas/crds")
+        pytest.skip(f"the upstream CRDs are not at {SHARED_CRDS}; cannot regenerate {SCHEMAS}")
     assert crds.stale(SHARED_CRDS, SCHEMAS, jobs=None) == []
 
 
@@ -111,7 +113,8 @@ def manifest(api_version: str, kind: str, spec: dict[str, Any], namespace: str |
 
 APPLICATION_SPEC = {
     "project": "default",
-    "source": {"repoURL": "https://git.example.com/gitops.git", "path": "rendered/prod/hello", "targetRevision": "main"},
+    "source": {"repoURL": "https://git.example.com/gitops.git", "path": "rendered/prod/hello",
+               "targetRevision": "main"},
     "destination": {"server": "https://kubernetes.default.svc", "namespace": "hello"},
     "syncPolicy": {"automated": {"prune": True, "selfHeal": True}, "syncOptions": ["CreateNamespace=true"]},
 }
@@ -217,13 +220,19 @@ def test_only_served_versions_become_schemas_named_group_kind_version(fixture_fi
         f"{GROUP}_widget_v1beta1.json", "index.json",
     ]
     assert json.loads(fixture_files["index.json"]) == {"kinds": {
-        f"{GROUP}/v1|Widget": {"crd": "widgets.yaml", "file": f"{GROUP}_widget_v1.json", "scope": "Namespaced", "storage": True},
+        f"{GROUP}/v1|Widget": {
+            "crd": "widgets.yaml", "file": f"{GROUP}_widget_v1.json", "scope": "Namespaced", "storage": True,
+        },
         f"{GROUP}/v1beta1|Widget": {
             "crd": "widgets.yaml", "file": f"{GROUP}_widget_v1beta1.json", "scope": "Namespaced", "storage": False,
             "deprecated": True,
         },
-        f"{GROUP}/v1|Gadget": {"crd": "gadgets.yaml", "file": f"{GROUP}_gadget_v1.json", "scope": "Namespaced", "storage": True},
-        f"{GROUP}/v2|Gizmo": {"crd": "gadgets.yaml", "file": f"{GROUP}_gizmo_v2.json", "scope": "Cluster", "storage": True},
+        f"{GROUP}/v1|Gadget": {
+            "crd": "gadgets.yaml", "file": f"{GROUP}_gadget_v1.json", "scope": "Namespaced", "storage": True,
+        },
+        f"{GROUP}/v2|Gizmo": {
+            "crd": "gadgets.yaml", "file": f"{GROUP}_gizmo_v2.json", "scope": "Cluster", "storage": True,
+        },
     }}
 
 
@@ -293,18 +302,22 @@ def test_embedded_resource_needs_api_version_and_kind(gadget):
     assert problems(gadget, spec_of("Gadget", {"template": {"data": {}, "kind": ""}})) == [
         ("$.spec.template", "required"), ("$.spec.template.kind", "minLength"),
     ]
-    assert problems(gadget, spec_of("Gadget", {"template": {"apiVersion": "v1", "kind": "X", "metadata": {"labels": []}}})) == [
+    bad_labels = {"apiVersion": "v1", "kind": "X", "metadata": {"labels": []}}
+    assert problems(gadget, spec_of("Gadget", {"template": bad_labels})) == [
         ("$.spec.template.metadata.labels", "type"),
     ]
     typed = {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 2, "paused": True}}
-    assert problems(gadget, spec_of("Gadget", {"typedTemplate": typed})) == [("$.spec.typedTemplate.spec", "additionalProperties")]
+    assert problems(gadget, spec_of("Gadget", {"typedTemplate": typed})) == [
+        ("$.spec.typedTemplate.spec", "additionalProperties"),
+    ]
 
 
 def test_objects_with_properties_become_strict_but_maps_stay_maps(widget):
     spec = widget["properties"]["spec"]
     assert spec["additionalProperties"] is False and widget["additionalProperties"] is False
     assert spec["properties"]["labels"] == {"type": "object", "additionalProperties": {"type": "string"}}
-    doc = spec_of("Widget", {"size": 1, "colour": "red", "labels": {"any-key": "v"}}, status={"ready": True, "phase": "x"})
+    doc = spec_of("Widget", {"size": 1, "colour": "red", "labels": {"any-key": "v"}},
+                  status={"ready": True, "phase": "x"})
     assert problems(widget, doc) == [("$.spec", "additionalProperties"), ("$.status", "additionalProperties")]
     assert problems(widget, {**doc, "extra": 1, "spec": {"size": 1}, "status": {}}) == [("$", "additionalProperties")]
 
@@ -368,7 +381,8 @@ def test_repeated_sub_schemas_are_shared_without_changing_meaning(widget):
     assert "$ref" not in json.dumps(expanded)
     doc = spec_of("Widget", {"size": 1, "primary": {"host": "a"}, "fallback": {"port": 0, "tls": {"ca": "x"}}})
     assert problems(widget, doc) == [
-        ("$.spec.fallback", "required"), ("$.spec.fallback.port", "minimum"), ("$.spec.fallback.tls", "additionalProperties"),
+        ("$.spec.fallback", "required"), ("$.spec.fallback.port", "minimum"),
+        ("$.spec.fallback.tls", "additionalProperties"),
     ]
 
 
@@ -393,7 +407,8 @@ def test_sharing_keeps_one_definition_per_repeated_sub_schema_and_unique_names()
     assert sorted(schema["$defs"]) == ["spec.a", "spec.a.inner"]
     assert schema["properties"]["spec"]["properties"]["c"] == {"$ref": "#/$defs/spec.a.inner"}
     odd = {"type": "object", "properties": {f"other{i}": {"type": "integer", "minimum": 0} for i in range(8)}}
-    schema = crds.schemas_from_crd(crd_with_spec({"x/y": big, "x_y": odd, "z": big, "w": odd}))[f"{GROUP}_thing_v1.json"]
+    schema = crds.schemas_from_crd(
+        crd_with_spec({"x/y": big, "x_y": odd, "z": big, "w": odd}))[f"{GROUP}_thing_v1.json"]
     assert sorted(schema["$defs"]) == ["spec.x_y", "spec.x_y-2"]
     Draft202012Validator.check_schema(schema)
 

@@ -1,15 +1,18 @@
-"""diff.py and gitrepo.py: list matching, masking, a diff between two real commits, env vs env, errors, CLI."""
+"""diff.py and gitrepo.py: list matching, masking as check detects secrets, a diff between two real commits, env vs
+env, errors, CLI."""
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import PROJECT, run_cli
 
-from conftest import run_cli
-from phoenix_gitops import diff, layout
+from phoenix_gitops import diff, layout, rules
 from phoenix_gitops.errors import InputError, UsageError
+from phoenix_gitops.yamlio import load_file
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Ada Lovelace", "GIT_AUTHOR_EMAIL": "ada@example.org",
@@ -113,6 +116,66 @@ def test_secret_values_are_masked_but_marked_changed():
     for fmt in diff.FORMATS:
         text = diff.format_diff(result, fmt)
         assert not [s for s in SECRETS + ("aHVudGVyMg==", "aHVudGVyMw==", "hunter3") if s in text]
+
+
+# What `check` detects as a secret, `diff` masks (one detector, the repository's policy).
+
+POLICY_SECRETS = {"CLOAK_KEY": "cl0ak-v4lue", "DB_PASS": "db-p4ss-v4lue", "LIVE_VIEW_SIGNING_SALT": "s4lt-v4lue",
+                  "JOKEN_SIGNER": "j0ken-v4lue"}
+TOKENS = ("ghp_R8x2Lm4Qv7Tz1Wc9Yp3Ks6Hd0Fj5Ng2Bb8Ee", "AKIAQ3EGRJ7Z5HX2M4PA")
+RANDOM = "q8Zt3Kv9Xw2Lp7Rm4Nc6Bd1Hf5Gj0Ys8Ua3Te7Wi"
+
+
+def test_names_the_policy_treats_as_secret_tokens_and_random_strings_are_masked():
+    env = [{"name": k, "value": v} for k, v in POLICY_SECRETS.items()]
+    env += [{"name": "NOTE", "value": f"uses {TOKENS[0]} today"}, {"name": "SESSION", "value": RANDOM},
+            {"name": "DATABASE_URL", "value": "ecto://app:$(DB_PASS)@db/app"}, {"name": "MODE", "value": "a"}]
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "annotations": {"key": TOKENS[1]}},
+              "data": {**POLICY_SECRETS, "PHX_HOST": "a.example.org"}}
+    args = ["--git=https://bot:hunter2-arg@git.example.org/x.git", f"--id={TOKENS[1]}"]
+    (dep, cm) = diff.diff_resources([], [(deployment([{"name": "app", "env": env, "args": args}]), {}), (config, {})])
+    text = "\n".join(dep.lines + cm.lines)
+    leaked = [s for s in (*POLICY_SECRETS.values(), *TOKENS, RANDOM, "hunter2-arg") if s in text]
+    assert leaked == []
+    assert '- "--git=https://<masked>@git.example.org/x.git"' in text and '- "--id=<masked>"' in text  # the secret part
+    assert 'key: "<masked>"' in text
+    assert "value: ecto://app:$(DB_PASS)@db/app" in text  # a reference is no secret: shown, as check passes it
+    assert "PHX_HOST: a.example.org" in text and "value: a" in text
+
+
+@pytest.mark.parametrize(("rule", "secrets"), [
+    ("SEC-SECRET-NAME", ("dev-only-but-still-a-secret", "not-so-public-stripe-value")),
+    ("SEC-TOKEN-FORMAT", TOKENS),
+    ("SEC-URL-CREDENTIALS", ("hunter2-db-pass", "guest-rabbit-pass")),
+    ("SEC-PRIVATE-KEY", ("MHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oLVjO6hTg5XBoAoGCCqGSM49",)),
+    ("SEC-ENTROPY", ("q8Zt3Kv9Xw2Lp7Rm4Nc6Bd1Hf5Gj0Ys8Ua3Te7Wi", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b")),
+])
+def test_every_value_a_secrets_rule_reports_is_masked(rule, secrets):
+    fixture = PROJECT / "tests" / "fixtures" / "rules" / rule / "fail.yaml"
+    resources = [d.data for d in load_file(fixture) if set(d.data) != {"fixture"}]
+    changed = [copy.deepcopy(r) for r in resources]
+    for resource in changed:
+        resource.setdefault("metadata", {})["labels"] = {"changed": "yes"}
+    for old, new, side in (([], resources, "added"), (resources, [], "removed"), (resources, changed, "changed")):
+        result = diff.diff_resources([(r, {}) for r in old], [(r, {}) for r in new])
+        text = "\n".join(line for r in result for line in r.lines)
+        assert result and all(r.status == side for r in result)
+        assert [s for s in secrets if s in text] == [], side
+
+
+def test_diff_masks_the_names_of_the_repositorys_own_policy(fixture_repo, kz):
+    root = fixture_repo("minimal")
+    configmap = root / "base/hello/configmap.yaml"
+    configmap.write_text(configmap.read_text() + '  ODD_SETTING: "plain-to-the-tool"\n')
+    repo = layout.Repo(root)
+    shown = diff.format_diff(diff.diff_envs(repo, kz, "dev", "prod", app="world"), "text")
+    assert "ODD_SETTING: plain-to-the-tool" in shown  # the tool's policy does not treat it as a secret
+    policy = rules.DEFAULT_POLICY.read_text(encoding="utf-8")
+    assert "  secretNames:\n" in policy
+    (root / rules.REPO_POLICY).parent.mkdir(exist_ok=True)
+    (root / rules.REPO_POLICY).write_text(policy.replace("  secretNames:\n", '  secretNames:\n    - "ODD_*"\n'))
+    masked = diff.format_diff(diff.diff_envs(repo, kz, "dev", "prod", app="world"), "text")
+    assert "plain-to-the-tool" not in masked and 'ODD_SETTING: "<masked>"' in masked
 
 
 def test_generated_names_are_matched_without_their_hash():

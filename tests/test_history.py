@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
+
 from phoenix_gitops import edit, history, layout
 from phoenix_gitops.errors import UsageError
 

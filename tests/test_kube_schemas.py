@@ -44,9 +44,11 @@ def test_one_validator_per_version_apiversion_kind_is_reused():
         ({"apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget"}, "K8S-UNKNOWN-KIND",
          "PodDisruptionBudget policy/v1beta1 is not served by Kubernetes 1.34; use policy/v1"),
         ({"apiVersion": "example.com/v1", "kind": "Widget"}, "K8S-UNKNOWN-KIND",
-         "unknown kind Widget (example.com/v1): not in Kubernetes 1.34 and no CRD schema in schemas/crds"),
+         "unknown kind Widget (example.com/v1): not in Kubernetes 1.34 and no CRD schema in "
+         "phoenix_gitops/data/schemas/crds"),
         ({"apiVersion": "apps.example.com/v1", "kind": "Deployment"}, "K8S-UNKNOWN-KIND",
-         "unknown kind Deployment (apps.example.com/v1): not in Kubernetes 1.34 and no CRD schema in schemas/crds"),
+         "unknown kind Deployment (apps.example.com/v1): not in Kubernetes 1.34 and no CRD schema in "
+         "phoenix_gitops/data/schemas/crds"),
         ({"kind": "ConfigMap"}, "K8S-SHAPE", "missing or empty 'apiVersion'"),
     ],
 )
@@ -64,5 +66,7 @@ def test_crd_kinds_validate_against_generated_schemas():
     external = {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": "s"},
                 "spec": {"secretStoreRef": {"kind": "ClusterSecretStore", "name": "vault"},
                          "dataFrom": [{"extract": {"key": "k"}}], "targte": {}}}
-    assert [(p.path, p.message) for p in INDEX.validate(external, "1.34")] == [(("spec", "targte"), "unknown field 'targte'")]
+    assert [(p.path, p.message) for p in INDEX.validate(external, "1.34")] == [
+        (("spec", "targte"), "unknown field 'targte'"),
+    ]
     assert INDEX.scope("external-secrets.io/v1", "ClusterSecretStore") == "Cluster"

@@ -5,62 +5,32 @@ overlay errors and successful builds use the real kustomize.
 """
 from __future__ import annotations
 
-import stat
 import sys
 from pathlib import Path
 
 import pytest
+from support import fake_kustomize, fake_overlay
 
 from phoenix_gitops.cache import cache_dir
 from phoenix_gitops.errors import KustomizeError, ToolError
 from phoenix_gitops.kustomize import BUILD_FLAGS, TOOLS_FILE, find_kustomize
-from phoenix_gitops.layout import Overlay, Repo
-
-FAKE = """#!/bin/sh
-if [ "$1" = "version" ]; then echo "{version}"; exit 0; fi
-for last; do :; done
-mode=$(/bin/cat "$last/mode" 2>/dev/null)
-case "$mode" in
-  hang) exec /bin/sleep 30 ;;
-  panic) echo "panic: assignment to entry in nil map" >&2; echo "goroutine 1 [running]:" >&2; exit 2 ;;
-  garbage) printf '\\377\\376bad' ;;
-  empty) exit 0 ;;
-  fail) echo "Error: accumulating resources: $last/missing.yaml: no such file" >&2; exit 1 ;;
-  argv) echo "# $*" ;;
-  env) /usr/bin/env | /usr/bin/sort ;;
-  *) printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: x\\n' ;;
-esac
-"""
-
-
-def fake(folder: Path, name: str = "kustomize", version: str = "v5.9.0") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(FAKE.format(version=version))
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return path
-
-
-def overlay(tmp_path: Path, mode: str) -> Overlay:
-    path = tmp_path / "repo" / "overlays" / "prod" / mode
-    path.mkdir(parents=True)
-    (path / "mode").write_text(mode)
-    return Overlay("prod", mode, path, f"overlays/prod/{mode}")
+from phoenix_gitops.layout import Repo
 
 
 @pytest.fixture
 def fake_kz(tmp_path):
-    return find_kustomize({"KUSTOMIZE": str(fake(tmp_path / "bin"))}, timeout=2)
+    return find_kustomize({"KUSTOMIZE": str(fake_kustomize(tmp_path / "bin"))}, timeout=2)
 
 
 def test_kustomize_env_var_wins_and_version_is_read(tmp_path):
-    kz = find_kustomize({"KUSTOMIZE": str(fake(tmp_path / "bin", version="v5.9.0"))})
+    kz = find_kustomize({"KUSTOMIZE": str(fake_kustomize(tmp_path / "bin", version="v5.9.0"))})
     assert kz.version == "v5.9.0"
     assert kz.command == (str(tmp_path / "bin" / "kustomize"), "build")
 
 
 def test_kustomize_env_var_naming_kubectl_uses_kubectl_kustomize(tmp_path):
-    path = fake(tmp_path / "bin", name="kubectl", version="Client Version: v1.30.2\nKustomize Version: v5.0.4-0.2023")
+    version = "Client Version: v1.30.2\nKustomize Version: v5.0.4-0.2023"
+    path = fake_kustomize(tmp_path / "bin", name="kubectl", version=version)
     kz = find_kustomize({"KUSTOMIZE": str(path)})
     assert (kz.command, kz.version) == ((str(path), "kustomize"), "v5.0.4")
 
@@ -75,12 +45,12 @@ def test_kustomize_env_var_naming_kubectl_uses_kubectl_kustomize(tmp_path):
 )
 def test_old_or_unreadable_versions_are_refused(tmp_path, version, message):
     with pytest.raises(ToolError, match=message) as caught:
-        find_kustomize({"KUSTOMIZE": str(fake(tmp_path / "bin", version=version))})
+        find_kustomize({"KUSTOMIZE": str(fake_kustomize(tmp_path / "bin", version=version))})
     assert caught.value.exit_code == 4
 
 
 def test_kubectl_without_a_kustomize_line_is_refused(tmp_path):
-    path = fake(tmp_path / "bin", name="kubectl", version="Client Version: v1.13.0")
+    path = fake_kustomize(tmp_path / "bin", name="kubectl", version="Client Version: v1.13.0")
     with pytest.raises(ToolError, match="could not read a kustomize version"):
         find_kustomize({"KUSTOMIZE": str(path)})
 
@@ -92,17 +62,17 @@ def test_kustomize_env_var_that_is_not_executable(tmp_path):
 
 def test_project_install_comes_before_path_and_kustomize_before_kubectl(tmp_path):
     project, on_path = tmp_path / "project", tmp_path / "path"
-    fake(project, name="kubectl", version="Kustomize Version: v5.8.1")
-    fake(on_path, name="kustomize", version="v5.1.0")
+    fake_kustomize(project, name="kubectl", version="Kustomize Version: v5.8.1")
+    fake_kustomize(on_path, name="kustomize", version="v5.1.0")
     kz = find_kustomize({"PATH": str(on_path)}, project_bin=project)
     assert kz.command == (str(project / "kubectl"), "kustomize")
-    fake(project, name="kustomize", version="v5.2.0")
+    fake_kustomize(project, name="kustomize", version="v5.2.0")
     assert find_kustomize({"PATH": str(on_path)}, project_bin=project).version == "v5.2.0"
     assert find_kustomize({"PATH": str(on_path)}, project_bin=tmp_path / "empty").version == "v5.1.0"
 
 
 def test_a_version_answer_is_remembered_per_binary_file_and_asked_again_when_it_changes(tmp_path):
-    path = fake(tmp_path / "bin", version="v5.9.0")
+    path = fake_kustomize(tmp_path / "bin", version="v5.9.0")
     counter = tmp_path / "asked"
     path.write_text(path.read_text().replace('echo "v5.9.0"', f'echo x >> {counter}; echo "v5.9.0"'))
     env = {"KUSTOMIZE": str(path)}
@@ -118,7 +88,7 @@ def test_a_damaged_version_memo_is_ignored_and_replaced(tmp_path, memo):
     memo_file = cache_dir() / TOOLS_FILE
     memo_file.parent.mkdir(parents=True, exist_ok=True)
     memo_file.write_bytes(memo)
-    env = {"KUSTOMIZE": str(fake(tmp_path / "bin", version="v5.9.0"))}
+    env = {"KUSTOMIZE": str(fake_kustomize(tmp_path / "bin", version="v5.9.0"))}
     assert find_kustomize(env).version == "v5.9.0"
     assert find_kustomize(env).version == "v5.9.0"
     assert "v5.9.0" in memo_file.read_text()
@@ -146,12 +116,12 @@ def test_default_finds_the_pinned_kubectl_installed_with_the_project(kz):
 
 
 def test_build_argv_is_a_list_with_the_strict_load_restrictor(fake_kz, tmp_path):
-    ov = overlay(tmp_path, "argv")
+    ov = fake_overlay(tmp_path, "argv")
     assert fake_kz.build(ov) == f"# build {' '.join(BUILD_FLAGS)} {ov.path}\n"
 
 
 def test_build_environment_is_closed(fake_kz, tmp_path):
-    env = dict(line.split("=", 1) for line in fake_kz.build(overlay(tmp_path, "env")).splitlines() if "=" in line)
+    env = dict(line.split("=", 1) for line in fake_kz.build(fake_overlay(tmp_path, "env")).splitlines() if "=" in line)
     assert env["PATH"] == ""
     assert env["HTTPS_PROXY"] == "http://127.0.0.1:9"
     assert env["KUBECONFIG"] == "/dev/null"
@@ -167,12 +137,14 @@ def test_build_environment_is_closed(fake_kz, tmp_path):
         ("panic", ToolError, "overlays/prod/panic: kustomize crashed:\n  panic: assignment to entry in nil map"),
         ("garbage", ToolError, "overlays/prod/garbage: kustomize printed output that is not UTF-8 text"),
         ("empty", KustomizeError, "overlays/prod/empty: the overlay renders no resources"),
-        ("fail", KustomizeError, "overlays/prod/fail: kustomize build failed:\n  Error: accumulating resources: overlays/prod/fail/missing.yaml"),
+        ("fail", KustomizeError,
+         "overlays/prod/fail: kustomize build failed:\n"
+         "  Error: accumulating resources: overlays/prod/fail/missing.yaml"),
     ],
 )
 def test_build_failures_are_typed_and_name_the_overlay(fake_kz, tmp_path, mode, error, message):
     with pytest.raises(error) as caught:
-        fake_kz.build(overlay(tmp_path, mode))
+        fake_kz.build(fake_overlay(tmp_path, mode))
     assert str(caught.value).startswith(message)
     assert str(tmp_path) not in str(caught.value)
 
@@ -188,18 +160,9 @@ def test_real_build_and_real_failure(kz, fixture_repo):
     assert "nowhere.yaml" in str(caught.value) and str(root) not in str(caught.value)
 
 
-def test_build_many_attempts_every_overlay_and_returns_failures(fake_kz, tmp_path):
-    overlays = [overlay(tmp_path, mode) for mode in ("ok", "fail", "empty")]
-    seen = []
-    results = fake_kz.build_many(overlays, jobs=2, on_done=lambda o, err: seen.append((o.app, err is None)))
-    assert list(results) == overlays
-    assert isinstance(results[overlays[0]], str)
-    assert [type(results[o]).__name__ for o in overlays[1:]] == ["KustomizeError", "KustomizeError"]
-    assert sorted(seen) == [("empty", False), ("fail", False), ("ok", True)]
-
-
 def test_batched_builds_split_into_exactly_the_per_overlay_outputs(kz):
     from conftest import PROJECT
+
     from phoenix_gitops.kustomize import strip_annotations
 
     overlays = [o for env in Repo(PROJECT).select_envs("all") for o in env.overlays()]
@@ -232,17 +195,6 @@ def test_one_overlay_with_origins_is_built_without_a_wrapper(kz, fixture_repo):
     assert strip_annotations(text) == kz.build(hello)
 
 
-def test_a_failing_batch_is_rebuilt_one_by_one_and_the_failure_attributed(kz, fixture_repo):
-    root = fixture_repo("minimal")
-    (root / "overlays/prod/world/kustomization.yaml").write_text("resources:\n  - nothing.yaml\n")
-    prod = Repo(root).environment("prod").overlays()
-    seen = []
-    results = kz.build_many(prod, jobs=1, origins=True, on_done=lambda o, e: seen.append(o.app))
-    assert isinstance(results[prod[0]], str) and "name: hello" in results[prod[0]]
-    assert isinstance(results[prod[1]], KustomizeError) and results[prod[1]].overlay == "overlays/prod/world"
-    assert sorted(seen) == ["hello", "world"]
-
-
 def test_strip_annotations_removes_one_line_and_block_values_and_empty_parents():
     from phoenix_gitops.kustomize import strip_annotations
 
@@ -252,5 +204,6 @@ def test_strip_annotations_removes_one_line_and_block_values_and_empty_parents()
         "      annotations:\n        phoenix-gitops.internal/overlay: prod/api\n      labels:\n        a: b\n"
     )
     assert strip_annotations(text, ("config.kubernetes.io/origin", "phoenix-gitops.internal/overlay")) == (
-        "metadata:\n  annotations:\n    a/b: keep\n  name: x\nspec:\n  template:\n    metadata:\n      labels:\n        a: b\n"
+        "metadata:\n  annotations:\n    a/b: keep\n  name: x\nspec:\n  template:\n    metadata:\n"
+        "      labels:\n        a: b\n"
     )

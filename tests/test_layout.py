@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from phoenix_gitops.errors import InputError, UsageError
-from phoenix_gitops.layout import Repo
+from phoenix_gitops.layout import Repo, env_name
 
 
 @pytest.mark.parametrize("selector", ["prod", "env=prod"])
@@ -19,12 +19,34 @@ def test_all_selects_every_env_sorted(fixture_repo):
     assert [e.name for e in Repo(fixture_repo("minimal")).select_envs("all")] == ["dev", "prod"]
 
 
-@pytest.mark.parametrize("selector", ["qa", "env=../prod", "prod/../dev", "../../etc", "", "env=", "PROD"])
+@pytest.mark.parametrize("selector", ["qa", "env=../prod", "prod/../dev", "../../etc", "PROD"])
 def test_unknown_or_path_like_env_is_a_usage_error_listing_envs(fixture_repo, selector):
     with pytest.raises(UsageError) as caught:
         Repo(fixture_repo("minimal")).select_envs(selector)
     assert "known: dev, prod (or all)" in str(caught.value)
     assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("selector", "name"), [("prod", "prod"), ("env=prod", "prod"), ("env=dev ", "dev"),
+                                                ("all", "all"), ("env=all", "all")])
+def test_env_name_reads_a_selector(selector, name):
+    assert env_name(selector) == name
+
+
+@pytest.mark.parametrize("selector", ["", "env=", "  "])
+def test_an_empty_selector_is_a_usage_error(fixture_repo, selector):
+    with pytest.raises(UsageError, match="empty environment"):
+        env_name(selector)
+    with pytest.raises(UsageError, match="empty environment"):
+        Repo(fixture_repo("minimal")).select_envs(selector)
+
+
+def test_select_env_names_exactly_one(fixture_repo):
+    repo = Repo(fixture_repo("minimal"))
+    assert repo.select_env("env=dev").name == "dev"
+    for selector, message in (("all", "name one environment, not 'all'"), ("qa", "unknown environment 'qa'")):
+        with pytest.raises(UsageError, match=message):
+            repo.select_env(selector)
 
 
 def test_overlays_are_the_app_folders_sorted(fixture_repo):
@@ -35,6 +57,36 @@ def test_overlays_are_the_app_folders_sorted(fixture_repo):
         ("prod/hello", "overlays/prod/hello"),
         ("prod/world", "overlays/prod/world"),
     ]
+
+
+def test_an_overlay_knows_its_kustomization_file(fixture_repo):
+    root = fixture_repo("minimal")
+    hello, world = Repo(root).environment("prod").overlays()
+    assert hello.kustomization() == (root / "overlays/prod/hello/kustomization.yaml",
+                                     "overlays/prod/hello/kustomization.yaml")
+    (root / "overlays/prod/world/kustomization.yaml").rename(root / "overlays/prod/world/Kustomization")
+    assert world.kustomization()[1] == "overlays/prod/world/Kustomization"
+    (root / "overlays/prod/world/Kustomization").unlink()
+    with pytest.raises(UsageError, match="overlays/prod/world: no kustomization file"):
+        world.kustomization()
+
+
+@pytest.mark.parametrize("url", ["https://deploy:t0ken@git.example.org/acme/minimal.git",
+                                 "https://t0ken@git.example.org/acme/minimal.git",
+                                 "ssh://git:t0ken@git.example.org/acme/minimal.git"])
+def test_settings_refuse_credentials_in_the_repo_url_without_showing_them(fixture_repo, url):
+    root = fixture_repo("minimal")
+    (root / "gitops.yaml").write_text(f"repoURL: {url}\nrevision: main\n")
+    expected = r"gitops.yaml:1:1: error SRC-SETTINGS \$.repoURL: contains credentials"
+    with pytest.raises(InputError, match=expected) as caught:
+        Repo(root).settings()
+    assert "t0ken" not in str(caught.value)
+
+
+def test_settings_accept_an_ssh_user_without_a_password(fixture_repo):
+    root = fixture_repo("minimal")
+    (root / "gitops.yaml").write_text("repoURL: ssh://git@git.example.org/acme/minimal.git\nrevision: main\n")
+    assert Repo(root).settings().repo_url == "ssh://git@git.example.org/acme/minimal.git"
 
 
 def test_not_a_config_repo(tmp_path):
@@ -54,7 +106,8 @@ def test_environment_file_errors_name_file_line_and_field(fixture_repo):
     assert lines == [
         "overlays/prod/environment.yaml:3:1: error SRC-ENVIRONMENT $.server: 'http://prod-1:6443' does not match "
         "'^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$' [prod]",
-        "overlays/prod/environment.yaml:4:1: error SRC-ENVIRONMENT $.kubernetesVersion: 1.34 is not of type 'string' [prod]",
+        "overlays/prod/environment.yaml:4:1: error SRC-ENVIRONMENT $.kubernetesVersion: 1.34 is not of type "
+        "'string' [prod]",
         "overlays/prod/environment.yaml:7:1: error SRC-ENVIRONMENT $.replicsa: Additional properties are not allowed "
         "('replicsa' was unexpected) [prod]",
     ]

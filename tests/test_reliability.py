@@ -1,8 +1,8 @@
 """Reliability: bad input, broken tools, signals and concurrent renders, each through the real CLI.
 
-Every case runs `invoke ...` in a subprocess, as a user or CI would, against its own copy of a fixture repo
-whose output was rendered first, and asserts what README ("Exit codes", "Rendering guarantees") and DESIGN
-sections 3, 5 and 7 promise:
+Every case runs the `phoenix-gitops` program in a subprocess, as a user or CI would, against its own copy of a
+fixture repo whose output was rendered first, and asserts what README ("Exit codes", "Rendering guarantees") and
+DESIGN sections 3, 5 and 7 promise:
 
 - the exit code: 0 ok, 1 findings, 2 usage, 3 stale, 4 tool, 5 lock busy, 130 interrupted; never a traceback;
 - a message naming the file, `path:line:col` where a line applies;
@@ -22,10 +22,6 @@ use: the shipped repo's `render all` needs 128-192 MiB of it, so 512 MiB leaves 
 The table cases run two at a time in background threads (`outcomes`), so the table costs about half its serial
 time on a 2-core machine; each case keeps its own repo, `$TMPDIR`, result cache and 10 s budget.
 
-Cases whose finding depends on the secret or forbidden-kind rules of the rule catalogue (`needs=`) assert, while
-those rules do not exist, only what holds without them: no value echoed, and today's exit code. Once a probe
-(`catalogue_rules`) sees the rules flag a plaintext Secret or an Argo CD Application, the same cases require
-exit 1 and the file's path.
 """
 from __future__ import annotations
 
@@ -36,17 +32,16 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
 
 import pytest
+from conftest import FIXTURE_REPOS, PROJECT, cli_env, leftovers, program_argv, tree_bytes
 
-from conftest import FIXTURE_REPOS, PROJECT, cli_argv, cli_env, leftovers, tree_bytes
 from phoenix_gitops import render as rendering
-from phoenix_gitops.check import run_check
 from phoenix_gitops.layout import Repo
 
 SECONDS = 10.0
@@ -85,14 +80,15 @@ class Run:
         return self.stdout + self.stderr
 
     def __str__(self) -> str:
-        return f"invoke {' '.join(self.argv)} -> {self.code} in {self.seconds:.1f}s\n{self.stdout}\n{self.stderr}"
+        return (f"phoenix-gitops {' '.join(self.argv)} -> {self.code} in {self.seconds:.1f}s\n"
+                f"{self.stdout}\n{self.stderr}")
 
 
 def launch(args: tuple[str, ...], repo: Path, env: Mapping[str, str], cwd: Path | None = None,
            umask: int = -1) -> subprocess.Popen[str]:
-    """Start `invoke <args>` against `repo` in its own process group, under the memory limit."""
+    """Start `phoenix-gitops <args>` against `repo` in its own process group, under the memory limit."""
     return subprocess.Popen(
-        cli_argv(list(args)), cwd=cwd or repo, env=cli_env(repo, **env), stdin=subprocess.DEVNULL,
+        program_argv(list(args)), cwd=cwd or repo, env=cli_env(repo, **env), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
         start_new_session=True, preexec_fn=_limit_memory, umask=umask,
     )
@@ -119,10 +115,8 @@ def run(args: tuple[str, ...], repo: Path, env: Mapping[str, str], cwd: Path | N
 
 
 def _kill_group(pgid: int) -> None:
-    try:
+    with suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -286,7 +280,7 @@ def b64(text: str) -> str:
 
 
 BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
 )
 OVERSIZED = b"a: 1\n" * (1024 * 1024 // 5 + 1)
 APPLICATION = """apiVersion: argoproj.io/v1alpha1
@@ -372,17 +366,11 @@ class Case:
     tool_executable: bool = True
     secrets: tuple[str, ...] = ()
     """Values (and their base64) that no output may contain."""
-    needs: str | None = None
-    """`secret rules` / `kind rules`: the finding comes from the rule catalogue (see the module docstring)."""
-    today: int = 0
-    """The exit code while the rules in `needs` do not exist."""
     absent: str | None = None
     """A repo file that must not exist afterwards (code in the repo never runs)."""
     max_output: int | None = None
     xfail: str | None = None
 
-
-SECRET_RULES, KIND_RULES = "secret rules", "kind rules"
 
 YAML_CASES = [
     Case("yaml/duplicate-key",
@@ -474,45 +462,45 @@ SECRET_CASES = [
     Case("secret/plaintext-secret-stringdata",
          {"base/web/secret.yaml": secret_manifest("stringData:\n  password: hunter2-stringdata-4d1f\n"),
           BASE_K: with_resources("secret.yaml")},
-         where="base/web/secret.yaml", secrets=("hunter2-stringdata-4d1f",), needs=SECRET_RULES),
+         where="base/web/secret.yaml", secrets=("hunter2-stringdata-4d1f",)),
     Case("secret/plaintext-secret-data-base64",
          {"base/web/secret.yaml": secret_manifest(f"data:\n  password: {b64('hunter2-data-9c2e')}\n"),
           BASE_K: with_resources("secret.yaml")},
-         where="base/web/secret.yaml", secrets=("hunter2-data-9c2e",), needs=SECRET_RULES),
+         where="base/web/secret.yaml", secrets=("hunter2-data-9c2e",)),
     Case("secret/secret-generator-literal",
          {OVERLAY_K: overlay_plus("secretGenerator:\n  - name: web-db\n    literals:\n"
                                   "      - DB_PASSWORD=hunter2-literal-51aa\n")},
-         where=OVERLAY_K, secrets=("hunter2-literal-51aa",), needs=SECRET_RULES),
+         where=OVERLAY_K, secrets=("hunter2-literal-51aa",)),
     Case("secret/secret-generator-env-file",
          {OVERLAY_K: overlay_plus("secretGenerator:\n  - name: web-db\n    envs:\n      - db.env\n"),
           "overlays/prod/web/db.env": "DB_PASSWORD=hunter2-envfile-77b0\n"},
-         where=(OVERLAY_K, "overlays/prod/web/db.env"), secrets=("hunter2-envfile-77b0",), needs=SECRET_RULES),
+         where=(OVERLAY_K, "overlays/prod/web/db.env"), secrets=("hunter2-envfile-77b0",)),
     Case("secret/secret-generator-file",
          {OVERLAY_K: overlay_plus("secretGenerator:\n  - name: web-cookie\n    files:\n"
                                   "      - RELEASE_COOKIE=cookie.txt\n"),
           "overlays/prod/web/cookie.txt": "hunter2-cookie-e3d9"},
-         where=(OVERLAY_K, "overlays/prod/web/cookie.txt"), secrets=("hunter2-cookie-e3d9",), needs=SECRET_RULES),
+         where=(OVERLAY_K, "overlays/prod/web/cookie.txt"), secrets=("hunter2-cookie-e3d9",)),
     Case("secret/env-literal-in-patch",
          env_patch(("SECRET_KEY_BASE", "hunter2-keybase-0b6c")),
-         where=ENV_PATCH, secrets=("hunter2-keybase-0b6c",), needs=SECRET_RULES),
+         where=ENV_PATCH, secrets=("hunter2-keybase-0b6c",)),
     Case("secret/configmap-with-a-password",
          {"base/web/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n"
                                   "  DATABASE_PASSWORD: hunter2-configmap-a8f4\n",
           BASE_K: with_resources("config.yaml")},
-         where="base/web/config.yaml", secrets=("hunter2-configmap-a8f4",), needs=SECRET_RULES),
+         where="base/web/config.yaml", secrets=("hunter2-configmap-a8f4",)),
     Case("secret/configmap-generator-literal",
          {OVERLAY_K: overlay_plus("configMapGenerator:\n  - name: web-config\n    literals:\n"
                                   "      - SECRET_KEY_BASE=hunter2-cmgen-3e57\n")},
-         where=OVERLAY_K, secrets=("hunter2-cmgen-3e57",), needs=SECRET_RULES),
+         where=OVERLAY_K, secrets=("hunter2-cmgen-3e57",)),
     Case("secret/credentials-in-database-url",
          env_patch(("DATABASE_URL", "ecto://app:hunter2-dburl-c90d@db.internal/web")),
-         where=ENV_PATCH, secrets=("hunter2-dburl-c90d",), needs=SECRET_RULES),
+         where=ENV_PATCH, secrets=("hunter2-dburl-c90d",)),
     Case("secret/inline-patch",
          {OVERLAY_K: overlay_patches(
              "  - patch: |-\n      - op: add\n        path: /spec/template/spec/containers/0/env/-\n"
              "        value: {name: RELEASE_COOKIE, value: hunter2-inline-1f2b}\n"
              "    target:\n      kind: Deployment\n")},
-         where=OVERLAY_K, secrets=("hunter2-inline-1f2b",), needs=SECRET_RULES),
+         where=OVERLAY_K, secrets=("hunter2-inline-1f2b",)),
     Case("secret/token-in-repo-url",
          {"gitops.yaml": edited("gitops.yaml", "https://git.example.org",
                                 "https://x-access-token:hunter2-token-5e0a@git.example.org")},
@@ -630,17 +618,15 @@ CROSS_ENV_CASES = [
 KIND_CASES = [
     Case("kinds/argocd-application-in-app-output",
          {"base/web/app.yaml": APPLICATION, BASE_K: with_resources("app.yaml")},
-         where="base/web/app.yaml", needs=KIND_RULES),
+         where="base/web/app.yaml"),
     Case("kinds/argocd-appproject-in-app-output",
          {"base/web/project.yaml": APPPROJECT, BASE_K: with_resources("project.yaml")},
-         where="base/web/project.yaml", needs=KIND_RULES),
+         where="base/web/project.yaml"),
     Case("kinds/unknown-kind", {"base/web/widget.yaml": "apiVersion: acme.example/v1\nkind: Widget\nmetadata:\n"
                                                         "  name: w\n", BASE_K: with_resources("widget.yaml")},
          where="base/web/widget.yaml:2:", message="K8S-UNKNOWN-KIND"),
 ]
 
-INVOKE_PARSER = ("invoke's own argument parser exits 1 (not 2) on a usage error before tasks.py runs; making it 2 "
-                 "needs a project entry point around invoke's Program, not a local fix")
 ARG_CASES = [
     Case("args/env-path-traversal", commands=(("render", "env=../prod"),), exit=2,
          where=None, message="unknown environment '../prod'; known: prod (or all)"),
@@ -648,19 +634,16 @@ ARG_CASES = [
     Case("args/unknown-env", commands=(("render", "qa"),), exit=2, message="unknown environment 'qa'"),
     Case("args/check-env-path-traversal", commands=(("check", "--env", "../prod"),), exit=2,
          message="unknown environment '../prod'"),
-    Case("args/empty-env", commands=(("render", ""),), exit=2, message="unknown environment ''"),
+    Case("args/empty-env", commands=(("render", ""),), exit=2, message="empty environment ''"),
     Case("args/unknown-format", commands=(("check", "--format", "xml"),), exit=2, message="unknown format 'xml'"),
     Case("args/format-is-case-sensitive", commands=(("check", "--format", "JSON"),), exit=2,
          message="unknown format 'JSON'"),
     Case("args/repo-is-not-a-config-repo", env={"INVOKE_GITOPS_REPO": "{outside}"}, exit=2,
          message="not a config repository"),
-    Case("args/render-without-env", commands=(("render",),), exit=2, message="env", xfail=INVOKE_PARSER),
-    Case("args/jobs-not-a-number", commands=(("render", "prod", "--jobs", "many"),), exit=2, message="jobs",
-         xfail=INVOKE_PARSER + "; here invoke even prints a ValueError traceback"),
+    Case("args/render-without-env-renders-every-env", commands=(("render",),), exit=0),
+    Case("args/jobs-not-a-number", commands=(("render", "prod", "--jobs", "many"),), exit=2, message="jobs"),
     Case("args/timeout-setting-not-a-number", env={"INVOKE_GITOPS_KUSTOMIZE_TIMEOUT": "soon"}, exit=2,
-         message="kustomize_timeout",
-         xfail="invoke casts INVOKE_GITOPS_* values to the type in invoke.yaml while loading its config, before "
-               "tasks.py runs, and prints a ValueError traceback"),
+         message="KUSTOMIZE_TIMEOUT"),
 ]
 
 HANG = {"INVOKE_GITOPS_KUSTOMIZE_TIMEOUT": "2"}
@@ -704,7 +687,7 @@ def _param(case: Case):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Fixtures: the fixture repos rendered once, the rule probe, and the table run ahead in background threads
+# Fixtures: the fixture repos rendered once, and the table run ahead in background threads
 
 
 @pytest.fixture(scope="session")
@@ -725,31 +708,6 @@ def rendered_repos(tmp_path_factory, kz) -> dict[str, Path]:
         assert result.changed and not leftovers(root / "rendered"), f"{name} must render clean"
         repos[name] = root
     return repos
-
-
-@pytest.fixture(scope="session")
-def catalogue_rules(tmp_path_factory, kz) -> frozenset[str]:
-    """Which rule families of the catalogue exist: does a plaintext Secret / an Argo CD Application in webapp's
-    base give an error at its file that webapp alone does not give?"""
-    probes = {
-        SECRET_RULES: ("base/web/secret.yaml", secret_manifest("stringData:\n  password: probe-value-1234\n")),
-        KIND_RULES: ("base/web/app.yaml", APPLICATION),
-    }
-
-    def errors(files: Mapping[str, Content]) -> set[tuple[str, str]]:
-        space = workspace(tmp_path_factory.mktemp("probe"), FIXTURE_REPOS / "webapp")
-        space.apply(files)
-        repo = Repo(space.root)
-        findings = run_check(repo, repo.select_envs("all"), kz).findings
-        return {(f.rule, f.path) for f in findings if f.severity == "error"}
-
-    baseline = errors({})
-    present = set()
-    for family, (rel, text) in probes.items():
-        found = errors({rel: text, BASE_K: with_resources(rel.rsplit("/", 1)[1])}) - baseline
-        if any(path == rel for _, path in found):
-            present.add(family)
-    return frozenset(present)
 
 
 @dataclass
@@ -776,7 +734,7 @@ def play(case: Case, folder: Path, base: Path) -> Outcome:
 
 
 @pytest.fixture(scope="module")
-def outcomes(request, tmp_path_factory, rendered_repos, catalogue_rules):
+def outcomes(request, tmp_path_factory, rendered_repos):
     """The selected table cases, started at once `WORKERS` at a time; `outcomes(case)` waits for one."""
     selected = [item.callspec.params["case"] for item in request.session.items
                 if getattr(item, "function", None) is test_bad_input and hasattr(item, "callspec")]
@@ -796,10 +754,9 @@ def _start_the_table(outcomes):
 # The contract
 
 
-def assert_contract(case: Case, outcome: Outcome, rules: frozenset[str]) -> None:
+def assert_contract(case: Case, outcome: Outcome) -> None:
     space = outcome.space
-    with_rules = case.needs is None or case.needs in rules
-    expected = case.exit if with_rules else case.today
+    expected = case.exit
     if case.where is None:
         wheres = []
     elif isinstance(case.where, Where):
@@ -815,7 +772,7 @@ def assert_contract(case: Case, outcome: Outcome, rules: frozenset[str]) -> None
             assert secret not in result.output and b64(secret) not in result.output, f"{secret!r} echoed:\n{result}"
         if case.max_output is not None:
             assert len(result.output) < case.max_output, f"{len(result.output)} characters of output"
-        if expected != 0 and with_rules:
+        if expected != 0:
             _assert_message(result, wheres, case.message)
     if expected != 0:
         assert outcome.after == outcome.before, "rendered/ or clusters/ changed"
@@ -881,10 +838,10 @@ def every_secret_repo(tmp_path_factory, rendered_repos) -> Workspace:
 @pytest.mark.parametrize("command", [("check", "--format", fmt) for fmt in ("text", "json", "junit", "sarif",
                                                                             "github", "markdown")] + [RENDER],
                          ids=lambda command: " ".join(command))
-def test_no_secret_of_any_form_is_printed_in_any_format(every_secret_repo, catalogue_rules, command):
+def test_no_secret_of_any_form_is_printed_in_any_format(every_secret_repo, command):
     space = every_secret_repo
     result = run(command, space.root, space.env)
-    assert result.code == (1 if SECRET_RULES in catalogue_rules else 0), str(result)
+    assert result.code == 1, str(result)
     assert "Traceback" not in result.output and result.seconds < SECONDS
     for secret in EVERY_SECRET_VALUE:
         assert secret not in result.output and b64(secret) not in result.output, f"{secret!r} echoed:\n{result}"
@@ -994,7 +951,7 @@ def test_sigterm_to_the_render_alone_waits_for_the_running_build_then_exits_130(
 
 
 @pytest.mark.xfail(strict=True, reason="SIGTERM (or SIGINT) sent to the CLI alone raises KeyboardInterrupt in the "
-                   "main thread, but build_many's thread pool then waits for the running kustomize (up to "
+                   "main thread, but the build pool (scheduler.BuildQueue) then waits for the running kustomize (up to "
                    "gitops.kustomize_timeout, 120 s) before the render can exit; the builds are not stopped")
 def test_sigterm_to_the_render_alone_stops_a_hanging_build_promptly(tmp_path, rendered_repos):
     space = workspace(tmp_path, rendered_repos["webapp"])
@@ -1025,7 +982,7 @@ def test_sigkill_mid_render_then_the_next_render_completes_and_cleans_up(tmp_pat
 
 
 def test_render_killed_between_its_two_renames_is_restored_by_the_next(tmp_path, rendered_repos):
-    """What SIGKILL leaves at the worst moment (render.py `_swap_in`): the env folder moved aside, a temp folder
+    """What SIGKILL leaves at the worst moment (`files.swap_folder`): the env folder moved aside, a temp folder
     half written."""
     space = workspace(tmp_path, rendered_repos["webapp"])
     before = space.outputs()
@@ -1080,8 +1037,8 @@ def test_shipped_repo_renders_the_same_bytes_whatever_the_process_environment(
 
 
 @pytest.mark.parametrize("case", [_param(case) for case in CASES])
-def test_bad_input(case, outcomes, catalogue_rules):
-    assert_contract(case, outcomes(case), catalogue_rules)
+def test_bad_input(case, outcomes):
+    assert_contract(case, outcomes(case))
 
 
 def test_the_table_covers_every_category_with_at_least_40_cases():

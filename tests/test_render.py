@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from conftest import leftovers, tree_bytes
+
 from phoenix_gitops import render as rendering
 from phoenix_gitops.errors import InputError, LockBusyError
 from phoenix_gitops.layout import Repo
@@ -104,7 +104,8 @@ def test_a_broken_overlay_leaves_previous_output_untouched(fixture_repo, kz):
     with pytest.raises(InputError) as caught:
         render(root, "all", kz)
     message = str(caught.value)  # every failure, not the first: one caught by kustomize, one before it
-    assert "overlays/dev/hello/kustomization.yaml: error KUSTOMIZE-BUILD overlays/dev/hello: kustomize build failed" in message
+    assert ("overlays/dev/hello/kustomization.yaml: error KUSTOMIZE-BUILD overlays/dev/hello: kustomize build failed"
+            in message)
     assert "overlays/prod/world/kustomization.yaml:2:5: error SRC-MISSING 'missing.yaml' does not exist" in message
     assert tree_bytes(root / "rendered") == before
     assert leftovers(root / "rendered") == []
@@ -140,7 +141,8 @@ def test_leftovers_of_a_killed_render_are_cleaned_or_restored(fixture_repo, kz):
     assert render(root, "dev", kz).changed == ()
     assert leftovers(out) == [] and leftovers(clusters) == []
     assert (clusters / "dev" / "argocd").is_dir()
-    assert sorted(tree_bytes(out)) == ["dev/hello/manifest.yaml", "prod/hello/manifest.yaml", "prod/world/manifest.yaml"]
+    assert sorted(tree_bytes(out)) == [
+        "dev/hello/manifest.yaml", "prod/hello/manifest.yaml", "prod/world/manifest.yaml"]
 
 
 def test_a_held_lock_refuses_a_second_render(fixture_repo, kz):

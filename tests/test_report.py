@@ -2,26 +2,40 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 import pytest
+from conftest import PROJECT
+from jsonschema import Draft4Validator
 
+from phoenix_gitops import rules
 from phoenix_gitops.check import CheckReport, EnvSummary
 from phoenix_gitops.findings import Finding
-from phoenix_gitops.report import FORMATS, format_report
+from phoenix_gitops.report import DOCS_URI, FORMATS, format_report
+
+SARIF_SCHEMA = json.loads((PROJECT / "tests" / "fixtures" / "sarif" / "sarif-schema-2.1.0.json").read_text("utf-8"))
 
 ERROR = Finding("K8S-SCHEMA", "error", "$.spec.replicsa: unknown field 'replicsa'",
                 "overlays/prod/web/deployment-patch.yaml", 6, 3, env="prod", app="web", resource="Deployment/web")
-WARNING = Finding("YAML-AMBIGUOUS", "warning", "plain 'on', quote it: a, b|c", "base/web/x.yaml", 2, 1, env="prod", app="web")
+WARNING = Finding("YAML-AMBIGUOUS", "warning", "plain 'on', quote it: a, b|c", "base/web/x.yaml", 2, 1,
+                  env="prod", app="web")
 NO_LINE = Finding("KUSTOMIZE-BUILD", "error", "kustomize build failed", "overlays/prod/api/kustomization.yaml",
                   env="prod", app="api")
+
+
+ENV_LEVEL = Finding("K8S-VERSION", "error", "no Kubernetes 1.20 schemas in this install",
+                    "overlays/qa/environment.yaml", env="qa")
+REPO_LEVEL = Finding("POLICY-FILE", "error", "$.rules.PHX-V01.dev: 'fatal' is not one of ...", "schemas/policy.yaml",
+                     40, 12)
 
 
 @pytest.fixture
 def report() -> CheckReport:
     return CheckReport(
         findings=[WARNING, NO_LINE, ERROR],
-        summaries=[EnvSummary("prod", "prod-1", "1.34", 2, 9, 2, 1)],
+        summaries=[EnvSummary("prod", "prod-1", "1.34", 3, 9, 2, 1)],
+        apps={"prod": ["api", "web", "worker"]},
     )
 
 
@@ -44,7 +58,7 @@ def test_json_document(report):
         "resource": "Deployment/web",
     }
     assert document["findings"][1]["line"] is None
-    assert document["environments"] == [{"env": "prod", "cluster": "prod-1", "kubernetes_version": "1.34", "apps": 2,
+    assert document["environments"] == [{"env": "prod", "cluster": "prod-1", "kubernetes_version": "1.34", "apps": 3,
                                          "resources": 9, "errors": 2, "warnings": 1}]
 
 
@@ -61,34 +75,119 @@ def test_sarif_has_rules_and_real_regions(report):
     assert run["results"][0]["level"] == "warning"
 
 
+def test_sarif_is_valid_against_the_sarif_2_1_0_schema(report):
+    report.findings += [ENV_LEVEL, REPO_LEVEL]
+    report.tool_errors = ["overlays/prod/api: kustomize timed out after 60 s"]
+    document = json.loads(format_report(report, "sarif"))
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in
+              Draft4Validator(SARIF_SCHEMA, format_checker=Draft4Validator.FORMAT_CHECKER).iter_errors(document)]
+    assert errors == []
+
+
+def test_sarif_rules_carry_the_catalogue_entry_and_a_link_to_its_section(report):
+    driver = json.loads(format_report(report, "sarif"))["runs"][0]["tool"]["driver"]
+    schema = rules.CATALOGUE["K8S-SCHEMA"]
+    assert driver["rules"][0] == {
+        "id": "K8S-SCHEMA",
+        "name": "K8sSchema",
+        "shortDescription": {"text": "Resources match the strict schema of their cluster's Kubernetes version"},
+        "fullDescription": {"text": f"{schema.why}\n\nHow to fix: {schema.fix}"},
+        "helpUri": f"{DOCS_URI}#k8s-schema",
+        "defaultConfiguration": {"level": "error"},
+    }
+    assert DOCS_URI == "https://phoenix-gitops.invalid/docs/rules.md"
+    for rule in driver["rules"]:
+        uri = urlsplit(rule["helpUri"])
+        assert uri.scheme == "https" and uri.netloc, rule["helpUri"]  # SARIF: an absolute URI
+        assert uri.path.endswith("/docs/rules.md") and uri.fragment == rules.doc_anchor(rule["id"])
+        assert rule["shortDescription"]["text"] == rules.CATALOGUE[rule["id"]].title
+        assert "How to fix: " in rule["fullDescription"]["text"]
+
+
+@pytest.mark.parametrize("rule_id, name, level", [
+    ("PHX-V04", "PhxV04", "error"),             # prod: error
+    ("PHX-V18", "PhxV18", "warning"),           # prod: {default: warning, cpu-hpa: error}
+    ("PHX-V38", "PhxV38", "warning"),
+    ("YAML-AMBIGUOUS", "YamlAmbiguous", "error"),
+    ("ISO-ARGO-DEFAULT-PROJECT", "IsoArgoDefaultProject", "error"),
+])
+def test_sarif_rule_names_and_default_levels(rule_id, name, level):
+    finding = Finding(rule_id, "warning", "m", "a.yaml", 1, 1, env="dev")
+    (rule,) = json.loads(format_report(CheckReport(findings=[finding]), "sarif"))["runs"][0]["tool"]["driver"]["rules"]
+    assert (rule["name"], rule["defaultConfiguration"]["level"]) == (name, level)
+
+
+def test_sarif_describes_an_id_outside_the_catalogue_by_its_id():
+    document = json.loads(format_report(CheckReport(findings=[Finding("NOT-CATALOGUED", "error", "m", "a.yaml")]),
+                                        "sarif"))
+    assert document["runs"][0]["tool"]["driver"]["rules"] == [
+        {"id": "NOT-CATALOGUED", "name": "NotCatalogued", "shortDescription": {"text": "NOT-CATALOGUED"}}]
+
+
 def test_github_annotations_escape_properties_and_data(report):
     lines = format_report(report, "github").splitlines()
-    assert lines[0] == "::warning file=base/web/x.yaml,line=2,col=1,title=YAML-AMBIGUOUS::plain 'on', quote it: a, b|c [prod/web]"
-    assert lines[1] == "::error file=overlays/prod/api/kustomization.yaml,title=KUSTOMIZE-BUILD::kustomize build failed [prod/api]"
+    assert lines[0] == ("::warning file=base/web/x.yaml,line=2,col=1,title=YAML-AMBIGUOUS::"
+                        "plain 'on', quote it: a, b|c [prod/web]")
+    assert lines[1] == ("::error file=overlays/prod/api/kustomization.yaml,title=KUSTOMIZE-BUILD::"
+                        "kustomize build failed [prod/api]")
     odd = CheckReport(findings=[Finding("R", "error", "50%\nnext", "a,b:c.yaml", 1, 1)])
     assert format_report(odd, "github") == "::error file=a%2Cb%3Ac.yaml,line=1,col=1,title=R::50%25%0Anext\n"
 
 
-def test_junit_has_a_suite_per_env_and_a_failure_per_error(report):
+def test_junit_has_a_suite_per_env_and_a_case_per_checked_app(report):
     root = ET.fromstring(format_report(report, "junit"))
-    suite = root.find("testsuite")
-    assert suite.get("name") == "prod" and suite.get("failures") == "2"
+    (suite,) = root.findall("testsuite")
+    assert suite.attrib == {"name": "prod", "tests": "4", "failures": "2", "errors": "0"}
     cases = {case.get("name"): case for case in suite.findall("testcase")}
-    assert sorted(cases) == ["api", "sources", "web"]
-    assert cases["web"].find("failure").get("type") == "K8S-SCHEMA"
-    assert "YAML-AMBIGUOUS" in cases["web"].find("system-out").text
+    assert list(cases) == ["(environment)", "api", "web", "worker"]
+    assert {case.get("classname") for case in cases.values()} == {"prod"}
+    assert cases["web"].find("failure").attrib == {"message": "$.spec.replicsa: unknown field 'replicsa'",
+                                                   "type": "K8S-SCHEMA"}
+    assert cases["web"].find("failure").text == str(ERROR)
+    assert cases["web"].find("system-out").text == str(WARNING)
+    assert [f.get("type") for f in cases["api"].findall("failure")] == ["KUSTOMIZE-BUILD"]
+    assert list(cases["worker"]) == [] and list(cases["(environment)"]) == []  # passing cases are listed too
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("4", "2", "0")
+
+
+def test_junit_puts_findings_about_no_app_or_env_in_their_own_cases(report):
+    report.findings += [ENV_LEVEL, REPO_LEVEL]
+    report.tool_errors = ["overlays/prod/api: kustomize timed out after 60 s\nsecond line"]
+    root = ET.fromstring(format_report(report, "junit"))
+    suites = {suite.get("name"): suite for suite in root.findall("testsuite")}
+    assert list(suites) == ["prod", "qa", "(repository)", "(tools)"]
+    (qa,) = suites["qa"].findall("testcase")
+    assert (qa.get("name"), qa.find("failure").get("type")) == ("(environment)", "K8S-VERSION")
+    (repo,) = suites["(repository)"].findall("testcase")
+    assert (repo.get("classname"), repo.get("name"), repo.find("failure").get("type")) == (
+        "(repository)", "(repository)", "POLICY-FILE")
+    assert suites["(tools)"].attrib == {"name": "(tools)", "tests": "1", "failures": "0", "errors": "1"}
+    error = suites["(tools)"].find("testcase/error")
+    assert error.get("message") == "overlays/prod/api: kustomize timed out after 60 s"
+    assert error.text == report.tool_errors[0]
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("7", "4", "1")
+
+
+def test_junit_does_not_depend_on_the_order_of_apps_or_findings(report):
+    first = format_report(report, "junit")
+    report.findings.reverse()
+    report.apps = {"prod": ["worker", "web", "api"]}
+    assert format_report(report, "junit") == first
 
 
 def test_markdown_summary_table_and_details(report):
     text = format_report(report, "markdown")
-    assert "| prod | prod-1 | 1.34 | 2 | 9 | 2 | 1 |" in text
+    assert "| prod | prod-1 | 1.34 | 3 | 9 | 2 | 1 |" in text
     assert "<details><summary><b>prod</b>: 2 error(s), 1 other</summary>" in text
     assert "plain 'on', quote it: a, b\\|c" in text  # pipes escaped inside the table
 
 
 def test_clean_report_in_every_format():
-    clean = CheckReport(summaries=[EnvSummary("dev", "dev-1", "1.36", 1, 3, 0, 0)])
+    clean = CheckReport(summaries=[EnvSummary("dev", "dev-1", "1.36", 1, 3, 0, 0)], apps={"dev": ["api"]})
     assert format_report(clean, "text") == "" and format_report(clean, "github") == ""
+    junit = ET.fromstring(format_report(clean, "junit"))
+    assert [(c.get("classname"), c.get("name"), len(c)) for c in junit.iter("testcase")] == [
+        ("dev", "(environment)", 0), ("dev", "api", 0)]
     assert "No findings." in format_report(clean, "markdown")
     assert json.loads(format_report(clean, "sarif"))["runs"][0]["results"] == []
     assert set(FORMATS) == {"text", "json", "junit", "sarif", "github", "markdown"}

@@ -11,18 +11,21 @@ are the overlay's kustomization (for the source rules).
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import PROJECT
+from support import Evaluation, evaluate
+
 from phoenix_gitops import rules
-from phoenix_gitops.check import CheckReport, EnvSummary, Rendered
+from phoenix_gitops.check import CheckReport, EnvSummary
 from phoenix_gitops.findings import Finding
 from phoenix_gitops.layout import Environment, Overlay, Repo
+from phoenix_gitops.model import Rendered
 from phoenix_gitops.report import format_report
 from phoenix_gitops.rules.policy import load_policy
 from phoenix_gitops.rules.suppress import parse
@@ -39,8 +42,12 @@ def _cases(kind: str) -> list[Any]:
             for path in sorted(FIXTURES.glob(f"*/{kind}*.yaml"))]
 
 
-def load_case(path: Path) -> tuple[list[Environment], dict[str, list[Rendered]], dict[Overlay, SourceGraph], list[str]]:
-    """A fixture file as the inputs of `rules.evaluate`: environments, rendered overlays, source graphs, expectations."""
+CaseInputs = tuple[list[Environment], dict[str, list[Rendered]], dict[Overlay, SourceGraph], list[str]]
+
+
+def load_case(path: Path) -> CaseInputs:
+    """A fixture file as the inputs of `rules.evaluate`: environments, rendered overlays, source graphs and
+    expectations."""
     rel = path.relative_to(PROJECT).as_posix()
     sections: list[tuple[dict[str, Any], list[Any]]] = []
     for doc in load_file(path, name=rel):
@@ -77,9 +84,9 @@ def load_case(path: Path) -> tuple[list[Environment], dict[str, list[Rendered]],
     return list(envs.values()), rendered, graphs, expect
 
 
-def run_case(path: Path, only: set[str] | None) -> rules.Evaluation:
+def run_case(path: Path, only: set[str] | None) -> Evaluation:
     envs, rendered, graphs, _ = load_case(path)
-    return rules.evaluate(envs, rendered, graphs, all_envs=envs, only=only, policy=POLICY)
+    return evaluate(envs, rendered, graphs, all_envs=envs, only=only, policy=POLICY)
 
 
 def _secret_values(path: Path) -> set[str]:
@@ -93,10 +100,8 @@ def _secret_values(path: Path) -> set[str]:
             if keys[-1:] == ["value"] or "data" in keys or "stringData" in keys or "literals" in keys:
                 values.add(value.split("=", 1)[-1])
                 if "data" in keys:
-                    try:
+                    with contextlib.suppress(ValueError, UnicodeDecodeError):
                         values.add(base64.b64decode(value, validate=True).decode())
-                    except (ValueError, UnicodeDecodeError):
-                        pass
     return {v for v in values if len(v) >= 6}
 
 
@@ -112,7 +117,7 @@ def test_every_runnable_rule_has_a_failing_and_a_passing_fixture():
 def test_failing_fixture_trips_its_rule_at_a_line(path):
     rule_id = path.parent.name
     envs, rendered, graphs, expect = load_case(path)
-    result = rules.evaluate(envs, rendered, graphs, all_envs=envs, only={rule_id}, policy=POLICY)
+    result = evaluate(envs, rendered, graphs, all_envs=envs, only={rule_id}, policy=POLICY)
     assert result.tool_errors == []
     found = [f for f in result.findings if f.rule == rule_id]
     assert found, f"{rule_id} did not fire on {path.name}"
@@ -139,13 +144,13 @@ def test_passing_fixture_does_not_trip_its_rule(path):
 def test_shipped_policy_is_valid_and_lists_every_rule():
     policy, problems = load_policy()
     assert problems == [] and policy is not None
-    tunable = {r.id for r in rules.CATALOGUE.values() if r.scope != "stage"}
+    tunable = {r.id for r in rules.CATALOGUE.values() if r.tunable}
     assert set(policy.rules) == tunable
 
 
 def test_shipped_policy_keeps_the_reference_severities():
     for rule in rules.CATALOGUE.values():
-        if rule.scope != "stage":
+        if rule.tunable:
             assert tuple(POLICY.severity_of(rule, p) for p in ("dev", "staging", "prod")) == rule.defaults, rule.id
 
 
@@ -161,7 +166,8 @@ def test_conditional_severity_and_unknown_environment_profile():
 
 @pytest.mark.parametrize("text, message", [
     ("rules: {NOPE-RULE: {dev: error, staging: error, prod: error}}", "$.rules.NOPE-RULE: no such rule"),
-    ("rules: {PHX-V18: {dev: error, staging: error, prod: {default: error, sunny: error}}}", "has no condition 'sunny'"),
+    ("rules: {PHX-V18: {dev: error, staging: error, prod: {default: error, sunny: error}}}",
+     "has no condition 'sunny'"),
     ("rules: {PHX-V01: {dev: fatal, staging: error, prod: error}}", "$.rules.PHX-V01.dev"),
     ("rules: {ISO-CROSS-ENV: {dev: error, staging: error, prod: error}}", "cannot be set here"),
 ])
@@ -173,7 +179,8 @@ def test_a_broken_policy_is_a_finding_at_its_line(tmp_path, text, message):
     file.write_text(head + "\n" + text + "\n" + body, encoding="utf-8")
     policy, problems = load_policy(file, name="policy.yaml")
     assert policy is None
-    assert any(message in p.message and p.rule == "POLICY-FILE" and p.line for p in problems), [str(p) for p in problems]
+    found = [str(p) for p in problems]
+    assert any(message in p.message and p.rule == "POLICY-FILE" and p.line for p in problems), found
 
 
 # Suppressions -----------------------------------------------------------------------------------------------
@@ -230,8 +237,8 @@ def test_reporters_list_suppressions():
 def test_an_overlay_with_errors_from_earlier_stages_is_not_checked():
     envs, rendered, graphs, _ = load_case(FIXTURES / "PHX-V14" / "fail.yaml")
     earlier = Finding("K8S-SCHEMA", "error", "$.spec.x: unknown field 'x'", "a.yaml", 1, 1, env="prod", app="api")
-    assert rules.evaluate(envs, rendered, graphs, prior=[earlier], policy=POLICY).findings == []
-    assert rules.evaluate(envs, rendered, graphs, prior=[], policy=POLICY).findings != []
+    assert evaluate(envs, rendered, graphs, prior=[earlier], policy=POLICY).findings == []
+    assert evaluate(envs, rendered, graphs, prior=[], policy=POLICY).findings != []
 
 
 def test_a_crashing_rule_is_a_tool_error_without_values(monkeypatch):
@@ -249,12 +256,12 @@ def test_a_crashing_rule_is_a_tool_error_without_values(monkeypatch):
 def test_severity_dash_skips_the_rule_in_that_environment():
     # PHX-V04 (digest) is "-" in dev: the same tag-only image is an error in prod, nothing in dev.
     envs, rendered, graphs, _ = load_case(FIXTURES / "PHX-V04" / "fail.yaml")
-    assert {f.severity for f in rules.evaluate(envs, rendered, graphs, only={"PHX-V04"}, policy=POLICY).findings} == {
+    assert {f.severity for f in evaluate(envs, rendered, graphs, only={"PHX-V04"}, policy=POLICY).findings} == {
         "error"}
     dev = [Environment(**{**e.__dict__, "name": "dev"}) for e in envs]
     moved = {"dev": [Rendered(Overlay("dev", r.overlay.app, r.overlay.path, r.overlay.rel), r.text, r.resources,
                               r.origins) for r in rendered["prod"]]}
-    assert rules.evaluate(dev, moved, {}, only={"PHX-V04"}, policy=POLICY).findings == []
+    assert evaluate(dev, moved, {}, only={"PHX-V04"}, policy=POLICY).findings == []
 
 
 def test_a_field_added_by_a_json_patch_points_at_the_operation(fixture_repo):
@@ -266,12 +273,13 @@ def test_a_field_added_by_a_json_patch_points_at_the_operation(fixture_repo):
     env = Repo(root).environment("prod")
     (overlay,) = env.overlays()
     graph = read_sources(root, overlay)
+    container = {"name": "app", "image": "ghcr.io/acme/web:1.4.2", "env": [
+        {"name": "PHX_HOST", "value": "web.example.org"},
+        {"name": "RELEASE_COOKIE", "value": "hunter2-inline-1f2b"}]}
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "web"},
-                  "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "ghcr.io/acme/web:1.4.2", "env": [
-                      {"name": "PHX_HOST", "value": "web.example.org"},
-                      {"name": "RELEASE_COOKIE", "value": "hunter2-inline-1f2b"}]}]}}}}
+                  "spec": {"template": {"spec": {"containers": [container]}}}}
     rendered = {"prod": [Rendered(overlay, "", (deployment,), ({"path": "base/web/deployment.yaml"},))]}
-    result = rules.evaluate([env], rendered, {overlay: graph}, only={"SEC-SECRET-NAME"}, policy=POLICY)
+    result = evaluate([env], rendered, {overlay: graph}, only={"SEC-SECRET-NAME"}, policy=POLICY)
     assert [f"{f.location} {f.rule}" for f in result.findings] == [
         "overlays/prod/web/kustomization.yaml:14:9 SEC-SECRET-NAME"]
 

@@ -2,25 +2,32 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from conftest import PROJECT, leftovers, run_cli, tree_bytes
 from invoke import Context, Exit
 
-from conftest import PROJECT, leftovers, run_cli, tree_bytes
+from phoenix_gitops_cli import develop
 
-FIVE_RULES = """\
-overlays/prod/api/deployment-patch.yaml:7:5: error PHX-V37 POOL_SIZE 10 x 6 replicas + migration 2 + headroom 2 = 64 connections, over the declared 40 [prod/api Deployment/api-web]
-overlays/prod/api/hpa-patch.yaml:7:3: error PHX-V24 Deployment/api-web runs 2 replica(s); this environment needs at least 3 [prod/api HorizontalPodAutoscaler/api-web]
-overlays/prod/api/kustomization.yaml:16:5: error PHX-V04 image of container 'app' is not pinned by digest (@sha256:...) [prod/api Deployment/api-web]
-overlays/prod/api/kustomization.yaml:16:5: error PHX-V04 image of container 'migrate' is not pinned by digest (@sha256:...) [prod/api Job/api-migrate]
-overlays/prod/api/kustomization.yaml:21:9: error PHX-V22 PHX_HOST is the placeholder 'localhost' [prod/api Deployment/api-web]
-overlays/prod/api/kustomization.yaml:23:9: error SEC-URL-CREDENTIALS ConfigMap key REDIS_URL holds a URL with a password (scheme://user:****@host) [prod/api ConfigMap/api-env-ctk9hcth2c]
-overlays/prod/api/deployment-patch.yaml:8:5: suppressed PHX-V27 (1 finding(s)): capacity is reserved per node, a surge pod would not fit during rollouts [prod/api Deployment/api-web]
-"""
+FIVE_RULES = "".join(f"{line}\n" for line in (
+    "overlays/prod/api/deployment-patch.yaml:7:5: error PHX-V37 POOL_SIZE 10 x 6 replicas + migration 2 + headroom 2 "
+    "= 64 connections, over the declared 40 [prod/api Deployment/api-web]",
+    "overlays/prod/api/hpa-patch.yaml:7:3: error PHX-V24 Deployment/api-web runs 2 replica(s); this environment needs "
+    "at least 3 [prod/api HorizontalPodAutoscaler/api-web]",
+    "overlays/prod/api/kustomization.yaml:16:5: error PHX-V04 image of container 'app' is not pinned by digest "
+    "(@sha256:...) [prod/api Deployment/api-web]",
+    "overlays/prod/api/kustomization.yaml:16:5: error PHX-V04 image of container 'migrate' is not pinned by digest "
+    "(@sha256:...) [prod/api Job/api-migrate]",
+    "overlays/prod/api/kustomization.yaml:21:9: error PHX-V22 PHX_HOST is the placeholder 'localhost' "
+    "[prod/api Deployment/api-web]",
+    "overlays/prod/api/kustomization.yaml:23:9: error SEC-URL-CREDENTIALS ConfigMap key REDIS_URL holds a URL with a "
+    "password (scheme://user:****@host) [prod/api ConfigMap/api-env-ctk9hcth2c]",
+    "overlays/prod/api/deployment-patch.yaml:8:5: suppressed PHX-V27 (1 finding(s)): capacity is reserved per node, "
+    "a surge pod would not fit during rollouts [prod/api Deployment/api-web]",
+))
 REDIS_PASSWORD = "s3cr3t-redis-pass"
 
 
@@ -114,8 +121,10 @@ def test_a_repository_policy_file_tunes_severities(fixture_repo):
     policy = (PROJECT / "schemas" / "policy.yaml").read_text(encoding="utf-8")
     (root / "schemas").mkdir()
     (root / "schemas" / "policy.yaml").write_text(
-        policy.replace("PHX-V04: {dev: \"-\", staging: warning, prod: error}", "PHX-V04: {dev: \"-\", staging: warning, prod: \"-\"}")
-        .replace("PHX-V24: {dev: error, staging: error, prod: error}", "PHX-V24: {dev: error, staging: error, prod: warning}"))
+        policy.replace("PHX-V04: {dev: \"-\", staging: warning, prod: error}",
+                       "PHX-V04: {dev: \"-\", staging: warning, prod: \"-\"}")
+        .replace("PHX-V24: {dev: error, staging: error, prod: error}",
+                 "PHX-V24: {dev: error, staging: error, prod: warning}"))
     proc = run_cli(["check"], root)
     assert " PHX-V04 " not in proc.stdout
     assert "overlays/prod/api/hpa-patch.yaml:7:3: warning PHX-V24" in proc.stdout
@@ -133,14 +142,39 @@ def test_rules_doc_check_is_current_through_the_cli(fixture_repo):
 
 
 def test_rules_doc_check_exits_3_when_stale_and_writes_when_asked(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("phoenix_gitops_tasks", PROJECT / "tasks.py")
-    tasks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tasks)
-    monkeypatch.setattr(tasks, "HERE", tmp_path)
+    monkeypatch.setattr(develop, "CHECKOUT", tmp_path)
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "rules.md").write_text("old\n")
     with pytest.raises(Exit) as stale:
-        tasks.rules_doc(Context(), check=True)
+        develop.rules_doc(Context(), check=True)
     assert stale.value.code == 3 and (tmp_path / "docs" / "rules.md").read_text() == "old\n"
-    tasks.rules_doc(Context())
+    develop.rules_doc(Context())
     assert (tmp_path / "docs" / "rules.md").read_text() == (PROJECT / "docs" / "rules.md").read_text()
+
+
+def test_a_policy_may_tune_yaml_ambiguous_and_the_overlay_then_builds(fixture_repo):
+    root = fixture_repo("webapp")
+    patch = root / "overlays/prod/web/deployment-patch.yaml"
+    patch.write_text(patch.read_text().replace("  name: web\n", "  name: web\n  labels:\n    tier: on\n"))
+    where = "overlays/prod/web/deployment-patch.yaml:6:11"
+    strict = run_cli(["check", "--format", "json"], root)
+    assert strict.returncode == 1, strict.stderr
+    document = json.loads(strict.stdout)
+    assert [(f["rule"], f["severity"], f"{f['path']}:{f['line']}:{f['column']}") for f in document["findings"]] == [
+        ("YAML-AMBIGUOUS", "error", where)]
+    assert document["environments"][0]["resources"] == 0  # a source error: the overlay was not built
+
+    policy = root / "schemas" / "policy.yaml"
+    text = policy.read_text(encoding="utf-8")
+    policy.write_text(text.replace("\nrules:\n",
+                                   "\nrules:\n  YAML-AMBIGUOUS: {dev: error, staging: error, prod: warning}\n"))
+    tuned = run_cli(["check", "--format", "json"], root)
+    assert tuned.returncode == 0, tuned.stdout + tuned.stderr
+    document = json.loads(tuned.stdout)
+    assert [(f["rule"], f["severity"]) for f in document["findings"]] == [("YAML-AMBIGUOUS", "warning")]
+    assert document["environments"][0]["resources"] == 3  # built, validated and ruled
+
+    policy.write_text(text.replace("\nrules:\n",
+                                   "\nrules:\n  YAML-AMBIGUOUS: {dev: error, staging: error, prod: \"-\"}\n"))
+    off = run_cli(["check"], root)
+    assert off.returncode == 0 and "YAML-AMBIGUOUS" not in off.stdout, off.stdout + off.stderr

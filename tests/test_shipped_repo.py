@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 
 from conftest import PROJECT, run_cli, tree_bytes
+
 from phoenix_gitops import render as rendering
 from phoenix_gitops.layout import Repo
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from conftest import FIXTURE_REPOS
+
 from phoenix_gitops.layout import Repo
 from phoenix_gitops.sourcemap import Location, locate, origin_of
 from phoenix_gitops.sources import read_sources
@@ -19,7 +20,8 @@ RENDERED = {
 
 
 def test_field_set_by_a_patch_points_at_the_patch():
-    assert locate(GRAPH, RENDERED, ("spec", "replicas"), ORIGIN) == Location("overlays/prod/web/deployment-patch.yaml", 6, 3)
+    assert locate(GRAPH, RENDERED, ("spec", "replicas"), ORIGIN) == Location(
+        "overlays/prod/web/deployment-patch.yaml", 6, 3)
 
 
 def test_list_items_are_matched_by_name_not_position():
@@ -44,7 +46,7 @@ def test_unknown_origin_falls_back_to_the_overlay_kustomization():
 
 
 def test_origin_annotation_is_parsed():
-    resource = {"metadata": {"annotations": {"config.kubernetes.io/origin": "configuredIn: base/x/kustomization.yaml\n"
-                                                                              "configuredBy:\n  kind: ConfigMapGenerator\n"}}}
+    origin = "configuredIn: base/x/kustomization.yaml\nconfiguredBy:\n  kind: ConfigMapGenerator\n"
+    resource = {"metadata": {"annotations": {"config.kubernetes.io/origin": origin}}}
     assert origin_of(resource) == {"configuredIn": "base/x/kustomization.yaml", "configuredBy": ""}
     assert origin_of({"kind": "ConfigMap"}) == {}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from conftest import FIXTURE_REPOS
+
 from phoenix_gitops.layout import Repo
 from phoenix_gitops.sources import read_sources
 

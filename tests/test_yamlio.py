@@ -8,7 +8,8 @@ from phoenix_gitops.yamlio import MAX_BYTES, YamlError, load_file, load_text, ya
 
 
 def test_loads_plain_json_types_and_skips_empty_documents():
-    docs = load_text("a: 1\nb: [x, 'on']\nc: {d: 1.5, e: ~, f: true}\n---\n---\n# only a comment\n---\nz: '2'\n", "f.yaml")
+    docs = load_text("a: 1\nb: [x, 'on']\nc: {d: 1.5, e: ~, f: true}\n---\n---\n# only a comment\n---\nz: '2'\n",
+                     "f.yaml")
     assert [d.data for d in docs] == [{"a": 1, "b": ["x", "on"], "c": {"d": 1.5, "e": None, "f": True}}, {"z": "2"}]
     assert [d.index for d in docs] == [0, 1]
     assert all(type(k) is str for k in docs[0].data)
@@ -74,7 +75,7 @@ def test_bytes_that_are_not_plain_utf8_are_refused(raw, rule, line):
 
 def test_billion_laughs_is_refused_before_anything_expands():
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
     )
     with pytest.raises(YamlError) as caught:
         load_text(bomb, "bomb.yaml")

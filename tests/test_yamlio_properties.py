@@ -36,7 +36,8 @@ YAML_SYNTAX = [
     " leading", "trailing ", "\ttab", "a\tb", "multi\nline", "trailing newline\n", "\n", "\n\n", " \n", "crlf\r\n",
     "cr\r", "\\", "\\n", "back\\slash", "x\n  indented", "- item\n- item",
 ]
-UNICODE = ["grüß dich", "日本語", "🎉", "é", "\u00a0nbsp", "\x85nel", "\u2028ls", "\u202eRLO", "\ufeffbom", "\x7f", "\x00"]
+UNICODE = ["grüß dich", "日本語", "🎉", "é", "\u00a0nbsp", "\x85nel", "\u2028ls", "\u202eRLO", "\ufeffbom", "\x7f",
+           "\x00"]
 
 strings = st.one_of(
     st.sampled_from(YAML11_AMBIGUOUS + YAML_SYNTAX + UNICODE),
@@ -65,7 +66,7 @@ def same(a: object, b: object) -> bool:
     if isinstance(a, dict):
         return list(a) == list(b) and all(same(a[k], b[k]) for k in a)  # type: ignore[index]
     if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))  # type: ignore[arg-type]
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))  # type: ignore[arg-type]
     if isinstance(a, float):
         return a == b and math.copysign(1, a) == math.copysign(1, b)  # type: ignore[arg-type]
     return a == b

@@ -12,10 +12,20 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .model import (
-    JsonPath, View, as_dict, as_int, as_list, containers_of, each_app, parse_quantity, pod_spec_path,
+    JsonPath,
+    View,
+    as_dict,
+    as_int,
+    as_list,
+    containers_of,
+    each_app,
+    migrates,
+    parse_quantity,
+    pod_spec_path,
     selector_matches,
 )
 from .registry import Hit, rule
@@ -141,7 +151,7 @@ def v19(view: View) -> Iterator[Hit]:
 )
 def v20(view: View) -> Iterator[Hit]:
     default = as_int(as_dict(view.setting("drain")).get("budgetSeconds")) or 0
-    for app, c_path, c in each_app(view):
+    for app, _, c in each_app(view):
         budget = default
         if DRAIN_ANNOTATION in app.annotations:
             declared = as_int(app.annotations[DRAIN_ANNOTATION])
@@ -270,7 +280,8 @@ def v26(view: View) -> Iterator[Hit]:
             blocks = (max_unavailable is not None and max_unavailable[0] == 0) or (
                 count <= 1 and min_available is not None and min_available[0] >= 1)
             if blocks:
-                yield Hit(pdb, ("spec",), f"{pdb.label} allows no eviction at {count} replica(s): it blocks node drains",
+                yield Hit(pdb, ("spec",),
+                          f"{pdb.label} allows no eviction at {count} replica(s): it blocks node drains",
                           condition="blocking")
                 continue
             if not view.selects_exactly(spec.get("selector"), app):
@@ -325,8 +336,8 @@ def v28(view: View) -> Iterator[Hit]:
                    and selector_matches(c.get("labelSelector"), labels) for c in constraints):
             spec_path = pod_spec_path(app) or ("spec",)
             yield Hit(app, spec_path + ("topologySpreadConstraints",) if constraints else spec_path,
-                      f"no topologySpreadConstraints with topologyKey {' or '.join(keys)}, maxSkew 1 and a labelSelector "
-                      f"matching the pods of {app.label}")
+                      f"no topologySpreadConstraints with topologyKey {' or '.join(keys)}, maxSkew 1 and a "
+                      f"labelSelector matching the pods of {app.label}")
 
 
 @rule(
@@ -342,7 +353,7 @@ def v33(view: View) -> Iterator[Hit]:
         if count <= 1:
             continue
         for path, container in containers_of(app, ("initContainers",)):
-            if "migrate" in " ".join(str(p) for p in (as_list(container.get("command"))) + (as_list(container.get("args")))):
+            if migrates(container):
                 yield Hit(app, path, f"initContainer {container.get('name')!r} migrates while {app.label} runs "
                           f"{count} replicas")
 

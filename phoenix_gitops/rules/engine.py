@@ -11,8 +11,7 @@ one overlay (a function of that overlay's build, sources and the policy alone), 
 compare environments, counting their suppressed hits on the overlays' suppressions.
 
 Usage:
-    result = evaluate(envs, report.rendered, graphs, all_envs=envs, prior=report.findings)
-    result.findings, result.suppressions, result.tool_errors
+    view = view_of(env, rendered, graph, policy, schemas)  # the rules' view of one overlay's build
     own = check_view(view, policy)                         # ViewRules: findings, suppressions, targets
     across = check_across(views, {view.overlay.id: own}, Context(policy, schemas, envs))
     suppressions = with_counts(own_by_id, across.counts)  # each suppression with every hit it took
@@ -21,34 +20,23 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import GitopsError
-from ..findings import Finding, sort_findings
-from ..kube_schemas import SchemaIndex
+from ..findings import Finding
+from ..model import Origin, Output, Rendered
 from ..sourcemap import Location, locate
 from .model import Res, View
-from .policy import SKIP, Policy, load_policy
+from .policy import SKIP, Policy
 from .registry import CATALOGUE, Hit, Rule
 from .suppress import ANNOTATION, Suppression, annotated, parse
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..check import Rendered
-    from ..layout import Environment, Overlay, Repo
-    from ..sources import SourceGraph
+    from ..layout import Environment, Repo
 
-__all__ = ["Evaluation", "ViewRules", "AcrossRules", "Context", "evaluate", "check_view", "check_across",
-           "with_counts", "view_of", "views_of", "all_envs"]
-
-
-@dataclass
-class Evaluation:
-    """What the rules found: findings (suppressed ones removed), the suppressions, and crashed checks."""
-
-    findings: list[Finding] = field(default_factory=list)
-    suppressions: list[Suppression] = field(default_factory=list)
-    tool_errors: list[str] = field(default_factory=list)
+__all__ = ["ViewRules", "AcrossRules", "Context", "check_view", "check_across", "with_counts", "view_of", "all_envs"]
 
 
 @dataclass
@@ -77,77 +65,24 @@ class Context:
 
     policy: Policy
     schemas: Any
-    envs: list["Environment"]
+    envs: list[Environment]
 
 
-def view_of(env: "Environment", rendered: "Rendered", graph: Any, policy: Policy, schemas: Any = None,
-            origins: "Callable[[], Sequence[dict[str, str]]] | None" = None) -> View:
-    """The rules' view of one rendered overlay; `graph` is its SourceGraph or a callable that reads it. For an
-    overlay built without origins, `origins` gets them the first time a resource's origin is read, e.g.
-    `view_of(env, rendered, graph, policy, origins=lambda: rebuilt_with_origins(overlay).origins)`.
+def view_of(env: Environment, output: Output, graph: Any, policy: Policy, schemas: Any = None,
+            origins: Callable[[int], Origin] | None = None) -> View:
+    """The rules' view of one overlay's build; `graph` is its SourceGraph or a callable that reads it. A
+    `Rendered` build brings its resources' origins; for a plain `Output`, `origins(index)` answers for the
+    resource at `index` when a rule or a finding's location reads it (see `judge.OriginRequests`).
     """
-    if rendered.origins is not None:
-        resources = [Res(data, dict(origin)) for data, origin in zip(rendered.resources, rendered.origins)
+    if isinstance(output, Rendered):
+        resources = [Res(data, dict(origin)) for data, origin in zip(output.resources, output.origins, strict=True)
                      if isinstance(data, dict)]
     elif origins is not None:
-        resources = [Res(data, functools.partial(_nth, origins, index))
-                     for index, data in enumerate(rendered.resources) if isinstance(data, dict)]
+        resources = [Res(data, functools.partial(origins, index))
+                     for index, data in enumerate(output.resources) if isinstance(data, dict)]
     else:
-        raise ValueError(f"{rendered.overlay.id} was built without origins and there is no way to get them")
-    return View(env, policy.profile(env.name), rendered.overlay, resources, graph, policy, schemas=schemas)
-
-
-def _nth(origins: "Callable[[], Sequence[dict[str, str]]]", index: int) -> dict[str, str]:
-    return dict(origins()[index])
-
-
-def views_of(
-    envs: Sequence["Environment"],
-    rendered: Mapping[str, Sequence["Rendered"]],
-    graphs: Mapping["Overlay", "SourceGraph"],
-    policy: Policy,
-    prior: Sequence[Finding] = (),
-    schemas: Any = None,
-) -> list[View]:
-    """A view per rendered overlay of `envs`, leaving out overlays (and environments) with error findings."""
-    blocked = {(f.env, f.app) for f in prior if f.severity == "error"}
-    return [view_of(env, item, functools.partial(_graph, graphs, item.overlay), policy, schemas)
-            for env in envs if (env.name, None) not in blocked
-            for item in rendered.get(env.name, []) if (env.name, item.overlay.app) not in blocked]
-
-
-def evaluate(
-    envs: Sequence["Environment"],
-    rendered: Mapping[str, Sequence["Rendered"]],
-    graphs: Mapping["Overlay", "SourceGraph"],
-    *,
-    all_envs: Sequence["Environment"] | None = None,
-    prior: Sequence[Finding] = (),
-    policy: Policy | None = None,
-    schemas: "SchemaIndex | None" = None,
-    only: Collection[str] | None = None,
-) -> Evaluation:
-    """Every rule of the catalogue (or only the IDs in `only`) over the rendered overlays of `envs`.
-
-    `all_envs` are every environment of the repository (for V36, which compares environment files; default
-    `envs`); `prior` the findings of the earlier stages (overlays with errors there are skipped); `schemas`
-    the schema index (for the scope of CRD kinds; a fresh one by default).
-    """
-    result = Evaluation()
-    if policy is None:
-        policy, problems = load_policy()
-        if policy is None:
-            result.findings = problems
-            return result
-    if schemas is None:
-        schemas = SchemaIndex()
-    views = views_of(envs, rendered, graphs, policy, prior, schemas)
-    own = {view.overlay.id: check_view(view, policy, only) for view in views}
-    across = check_across(views, own, Context(policy, schemas, list(all_envs if all_envs is not None else envs)), only)
-    result.findings = sort_findings([f for r in own.values() for f in r.findings] + across.findings)
-    result.suppressions = sorted(with_counts(own, across.counts), key=Suppression.sort_key)
-    result.tool_errors = [e for r in own.values() for e in r.tool_errors] + across.tool_errors
-    return result
+        raise ValueError(f"{output.overlay.id} was built without origins and there is no way to get them")
+    return View(env, policy.profile(env.name), output.overlay, resources, graph, policy, schemas=schemas)
 
 
 def check_view(view: View, policy: Policy, only: Collection[str] | None = None) -> ViewRules:
@@ -167,8 +102,6 @@ def check_view(view: View, policy: Policy, only: Collection[str] | None = None) 
             continue
         try:
             hits = list(rule.check(view))  # type: ignore[misc]
-        except GitopsError:  # getting what the view reads lazily failed (e.g. the build with origins): not the rule's
-            raise
         except Exception as err:  # a bug in one check must not hide the others' findings
             result.tool_errors.append(_crash(rule, view.overlay.id, err))
             continue
@@ -181,7 +114,8 @@ def check_view(view: View, policy: Policy, only: Collection[str] | None = None) 
                 result.findings.append(_finding(rule, severity, view, view.env.name, hit))
             else:
                 counts[index] += 1
-    result.suppressions = [dataclasses.replace(s, suppressed=n) for s, n in zip(result.suppressions, counts)]
+    result.suppressions = [dataclasses.replace(s, suppressed=n)
+                           for s, n in zip(result.suppressions, counts, strict=True)]
     return result
 
 
@@ -195,8 +129,6 @@ def check_across(views: Sequence[View], own: Mapping[str, ViewRules], context: C
             continue
         try:
             hits = list(rule.check(views, context))  # type: ignore[misc]
-        except GitopsError:
-            raise
         except Exception as err:
             result.tool_errors.append(_crash(rule, "every environment", err))
             continue
@@ -224,7 +156,7 @@ def with_counts(own: Mapping[str, ViewRules], counts: Iterable[tuple[str, int, i
             for overlay_id, result in own.items() for index, s in enumerate(result.suppressions)]
 
 
-def all_envs(repo: "Repo", envs: Sequence["Environment"]) -> list["Environment"]:
+def all_envs(repo: Repo, envs: Sequence[Environment]) -> list[Environment]:
     """Every environment of the repo whose file loads (the selected ones already did)."""
     loaded = {env.name: env for env in envs}
     for name in repo.env_names():
@@ -244,16 +176,8 @@ def _suppression_for(rule: Rule, view: View, hit: Hit, own: ViewRules | None) ->
     """The index of the first suppression of `own` that is on the hit's resource and names the rule, if any."""
     if own is None or hit.res is None or not rule.suppressible:
         return None
-    return next((i for i, (s, target) in enumerate(zip(own.suppressions, own.targets))
+    return next((i for i, (s, target) in enumerate(zip(own.suppressions, own.targets, strict=True))
                  if view.resources[target] is hit.res and rule.id in s.rules), None)
-
-
-def _graph(graphs: Mapping["Overlay", "SourceGraph"], overlay: "Overlay") -> "SourceGraph | None":
-    """The overlay's graph; `check` passes a mapping that reads it on first access (cached overlays skip that)."""
-    try:
-        return graphs[overlay]
-    except KeyError:
-        return None
 
 
 def _finding(rule: Rule, severity: str, view: View | None, env_name: str, hit: Hit) -> Finding:
@@ -293,11 +217,13 @@ def _json_patch_op(view: View, res: Res, path: tuple[str | int, ...]) -> Locatio
                 patch.target_name and patch.target_name not in res.name):
             continue
         for index, op in enumerate(patch.doc.data):
-            if not isinstance(op, dict) or op.get("op") not in ("add", "replace") or not isinstance(op.get("path"), str):
+            if not isinstance(op, dict) or op.get("op") not in ("add", "replace"):
+                continue
+            if not isinstance(op.get("path"), str):
                 continue
             parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
             if len(parts) <= len(path) and all(a == "-" and isinstance(b, int) or a == str(b)
-                                                for a, b in zip(parts, path)):
+                                                for a, b in zip(parts, path, strict=False)):
                 return Location(patch.doc.source, *patch.doc.position((index, "value") if "value" in op else (index,)))
     return None
 

@@ -15,8 +15,8 @@ import fnmatch
 import functools
 import json
 import re
+from collections.abc import Iterator
 from importlib import resources
-from typing import Any, Iterator
 
 from .model import JsonPath, Res, View, as_dict, as_list, containers_of, pod_spec_path, selector_matches
 from .registry import Hit, rule
@@ -82,8 +82,14 @@ def deprecated_api(view: View) -> Iterator[Hit]:
                       f"{view.env.kubernetes_version}: {reason}")
 
 
-def _matches_any_pod(view: View, selector: Any, namespace: str | None) -> bool:
-    return any(selector_matches(selector, view.pod_labels(w)) for w in view.workloads if w.namespace == namespace)
+def _selecting_no_pods(view: View, kind: str) -> Iterator[Hit]:
+    """A hit for every `kind` whose (non-empty) `spec.selector` matches no pod of the build in its namespace."""
+    for res in view.of_kind(kind):
+        selector = res.spec.get("selector")
+        if isinstance(selector, dict) and selector and not any(
+            selector_matches(selector, view.pod_labels(w)) for w in view.workloads if w.namespace == res.namespace
+        ):
+            yield Hit(res, ("spec", "selector"), f"{res.label} selects no pods of this build")
 
 
 @rule(
@@ -95,10 +101,7 @@ def _matches_any_pod(view: View, selector: Any, namespace: str | None) -> bool:
     interpretation="Services without a selector (ExternalName, manually managed endpoints) are not checked.",
 )
 def service_selector(view: View) -> Iterator[Hit]:
-    for service in view.of_kind("Service"):
-        selector = service.spec.get("selector")
-        if isinstance(selector, dict) and selector and not _matches_any_pod(view, selector, service.namespace):
-            yield Hit(service, ("spec", "selector"), f"{service.label} selects no pods of this build")
+    yield from _selecting_no_pods(view, "Service")
 
 
 @rule(
@@ -124,10 +127,7 @@ def hpa_target(view: View) -> Iterator[Hit]:
     fix="Make the selector match the pod template labels of the workload it protects.",
 )
 def pdb_selector(view: View) -> Iterator[Hit]:
-    for pdb in view.of_kind("PodDisruptionBudget"):
-        selector = pdb.spec.get("selector")
-        if isinstance(selector, dict) and selector and not _matches_any_pod(view, selector, pdb.namespace):
-            yield Hit(pdb, ("spec", "selector"), f"{pdb.label} selects no pods of this build")
+    yield from _selecting_no_pods(view, "PodDisruptionBudget")
 
 
 def _references(view: View, res: Res) -> Iterator[tuple[str, str, JsonPath]]:

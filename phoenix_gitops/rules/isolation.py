@@ -2,8 +2,8 @@
 
 Two isolation rules are reported by other stages and only catalogued here: `ISO-CROSS-ENV` (an overlay reads
 another environment's folder: `sources.py`, before kustomize runs) and, for V36, `ISO-CLUSTER-DISTINCT`, whose
-check is `bootstrap.check_isolation` (also run by `render`); `invoke check` calls it here so that it reports the
-problem too, with the policy's severity.
+check is `cluster_isolation.check_isolation` (also run by `render`); `invoke check` calls it here so that it
+reports the problem too, with the policy's severity.
 
 Usage:
     from phoenix_gitops.rules import isolation
@@ -11,9 +11,10 @@ Usage:
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from .. import bootstrap
+from ..cluster_isolation import check_isolation
 from ..sourcemap import Location
 from .model import View
 from .registry import Hit, document, rule
@@ -28,7 +29,8 @@ CORE_CLUSTER_SCOPED = frozenset({
     "ResourceSlice", "StorageVersionMigration", "StorageVersion", "SelfSubjectReview", "TokenReview",
     "SubjectAccessReview", "SelfSubjectAccessReview", "SelfSubjectRulesReview",
 })
-"""Cluster-scoped kinds of the Kubernetes API groups (CRD kinds take their scope from schemas/crds/index.json)."""
+"""Cluster-scoped kinds of the Kubernetes API groups (CRD kinds take their scope from
+phoenix_gitops/data/schemas/crds/index.json)."""
 
 document(
     "ISO-CROSS-ENV", family="isolation", stage="sources.py (before kustomize runs)",
@@ -49,11 +51,11 @@ document(
     interpretation="""Compares the environment files' `cluster`, `server` (ignoring case, a trailing `/` and `:443`)
     and `argocdProject` across every environment of the repository, whichever were selected; the Argo CD
     Applications and Flux Kustomizations generated from them then differ too (`render` checks those). The check is
-    `bootstrap.check_isolation`, the same one `render` runs; the finding is on the later environment of a pair
+    `cluster_isolation.check_isolation`, the same one `render` runs; the finding is on the later environment of a pair
     (by name) with that environment's severity.""",
 )
 def cluster_distinct(views: list[View], context: Any) -> Iterator[tuple[str, Hit]]:
-    for finding in bootstrap.check_isolation(context.envs, {}):
+    for finding in check_isolation(context.envs, {}):
         if finding.rule == "ISO-CLUSTER-DISTINCT" and finding.env:
             yield finding.env, Hit(None, (), finding.message,
                                    location=Location(finding.path, finding.line, finding.col))
@@ -89,7 +91,7 @@ def forbidden_kinds(view: View) -> Iterator[Hit]:
     it, add it to the policy's `clusterScopedKinds` and to the AppProject's whitelist.""",
     interpretation="""The allow-list is the policy's `clusterScopedKinds` (`Kind` for the core groups, `<group>/<Kind>`
     otherwise): `Namespace` by default, as the generated AppProject allows. CRD kinds are cluster-scoped when their
-    CRD says so (schemas/crds/index.json).""",
+    CRD says so (phoenix_gitops/data/schemas/crds/index.json).""",
 )
 def cluster_scoped(view: View) -> Iterator[Hit]:
     allowed = {str(k) for k in view.setting("clusterScopedKinds") or []}

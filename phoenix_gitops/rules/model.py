@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..images import split_image
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..layout import Environment, Overlay
@@ -31,8 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "JsonPath", "Res", "View", "Resolved", "POD_TEMPLATE_KINDS", "COMPONENT", "NAME", "INSTANCE",
-    "parse_image", "parse_quantity", "selector_matches", "as_int", "group_of", "pod_spec_path", "pod_labels_path",
-    "containers_of", "command_of", "erl_options", "as_dict", "as_list", "each_app", "kustomization_docs", "image_entry",
+    "parse_quantity", "selector_matches", "as_int", "group_of", "pod_spec_path", "pod_labels_path",
+    "containers_of", "command_of", "migrates", "erl_options", "as_dict", "as_list", "each_app", "kustomization_docs",
+    "image_entry",
 ]
 
 JsonPath = tuple[str | int, ...]
@@ -192,16 +196,6 @@ def parse_quantity(value: Any) -> Decimal | None:
     return number
 
 
-def parse_image(image: str) -> tuple[str, str | None, str | None]:
-    """(repository, tag, digest) of an image reference: `ghcr.io/a/b:1.2@sha256:..` -> ('ghcr.io/a/b', '1.2', 'sha256:..')."""
-    name, _, digest = image.partition("@")
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    if colon > slash:
-        return name[:colon], name[colon + 1:] or None, digest or None
-    return name, None, digest or None
-
-
 def selector_matches(selector: Any, labels: dict[str, Any]) -> bool:
     """Whether a selector matches `labels`: a Service-style map, or a LabelSelector (matchLabels/matchExpressions).
 
@@ -216,12 +210,13 @@ def selector_matches(selector: Any, labels: dict[str, Any]) -> bool:
             return False
     for expression in _list(selector.get("matchExpressions")):
         expression = _dict(expression)
-        key, operator = expression.get("key"), expression.get("operator")
+        label, operator = expression.get("key"), expression.get("operator")
         values = [str(v) for v in _list(expression.get("values"))]
-        present = key in labels
-        if operator == "In" and not (present and str(labels[key]) in values):
+        value = str(labels[label]) if isinstance(label, str) and label in labels else None
+        present = value is not None
+        if operator == "In" and value not in values:
             return False
-        if operator == "NotIn" and present and str(labels[key]) in values:
+        if operator == "NotIn" and value in values:
             return False
         if operator == "Exists" and not present:
             return False
@@ -264,7 +259,12 @@ def command_of(container: dict[str, Any]) -> list[str]:
     return [str(part) for part in _list(container.get("command")) + _list(container.get("args"))]
 
 
-def erl_options(view: "View", res: Res, c_path: JsonPath) -> str:
+def migrates(container: dict[str, Any]) -> bool:
+    """Whether a container's command line mentions `migrate` (it runs the release's migrations)."""
+    return "migrate" in " ".join(command_of(container))
+
+
+def erl_options(view: View, res: Res, c_path: JsonPath) -> str:
     """The BEAM flags a container passes through `ERL_FLAGS`/`ERL_AFLAGS`/`ERL_ZFLAGS`/`ELIXIR_ERL_OPTIONS`."""
     found = (view.resolve(res, c_path, name) for name in ERL_VARS)
     return " ".join(r.value for r in found if r is not None and r.value)
@@ -275,12 +275,12 @@ class View:
 
     def __init__(
         self,
-        env: "Environment",
+        env: Environment,
         profile: str,
-        overlay: "Overlay",
+        overlay: Overlay,
         resources: list[Res],
-        graph: "SourceGraph | None | Callable[[], SourceGraph | None]",
-        policy: "Policy",
+        graph: SourceGraph | None | Callable[[], SourceGraph | None],
+        policy: Policy,
         root: Path | None = None,
         schemas: Any = None,
     ) -> None:
@@ -298,7 +298,7 @@ class View:
         """What rules computed once for this view and share (resolved env, scanned values, generator inputs)."""
 
     @cached_property
-    def graph(self) -> "SourceGraph | None":
+    def graph(self) -> SourceGraph | None:
         """The overlay's SourceGraph (read on first use when given as a callable), or None."""
         return self._graph() if callable(self._graph) else self._graph
 
@@ -314,26 +314,32 @@ class View:
         """Every resource that runs pods."""
         return [r for r in self.resources if pod_spec_path(r) is not None]
 
+    def of_component(self, kind: str, component: str) -> list[Res]:
+        """The resources of `kind` labelled `app.kubernetes.io/component: <component>`."""
+        return [r for r in self.of_kind(kind) if r.labels.get(COMPONENT) == component]
+
     @cached_property
     def apps(self) -> list[Res]:
         """Every APP (should be exactly one: rule V01)."""
-        return [r for r in self.of_kind("Deployment") if r.labels.get(COMPONENT) == "web"]
-
-    @property
-    def app(self) -> Res | None:
-        return self.apps[0] if self.apps else None
+        return self.of_component("Deployment", "web")
 
     @cached_property
     def jobs(self) -> list[Res]:
-        return [r for r in self.of_kind("Job") if r.labels.get(COMPONENT) == "migrations"]
+        """Every JOB (the migration Job)."""
+        return self.of_component("Job", "migrations")
+
+    @property
+    def app(self) -> Res | None:
+        return next(iter(self.apps), None)
 
     @property
     def job(self) -> Res | None:
-        return self.jobs[0] if self.jobs else None
+        return next(iter(self.jobs), None)
 
     @property
     def is_app(self) -> bool:
-        """True when the overlay runs pods: the Phoenix rules only make sense there (a config-only overlay is not an app)."""
+        """True when the overlay runs pods: the Phoenix rules only make sense there (a config-only overlay is not
+        an app)."""
         return bool(self.workloads)
 
     def pod_labels(self, res: Res) -> dict[str, Any]:
@@ -399,7 +405,8 @@ class View:
         """Every environment variable of the container at `c_path`, resolved (the kubelet's order and precedence)."""
         key = ("env", id(res), c_path)
         if key in self.memo:
-            return self.memo[key]
+            cached: dict[str, Resolved] = self.memo[key]
+            return cached
         container = _dict(res.get(c_path))
         found: dict[str, Resolved] = {}
         for index, source in enumerate(_list(container.get("envFrom"))):
@@ -411,8 +418,8 @@ class View:
                 if cm is None:
                     continue
                 for data_key, value in _dict(cm.data.get("data")).items():
-                    found[prefix + data_key] = Resolved(prefix + data_key, "configmap", str(value), cm, ("data", data_key),
-                                                        ref=cm.name)
+                    found[prefix + data_key] = Resolved(prefix + data_key, "configmap", str(value), cm,
+                                                        ("data", data_key), ref=cm.name)
             elif "secretRef" in source:
                 ref = str(_dict(source["secretRef"]).get("name", ""))
                 found[f"{prefix}*{ref}"] = Resolved(f"{prefix}*", "secret", None, res, c_path + ("envFrom", index),
@@ -426,15 +433,15 @@ class View:
                 value = entry.get("value")
                 found[name] = Resolved(name, "value", "" if value is None else str(value), res, path, index)
             elif "secretKeyRef" in value_from:
-                ref = _dict(value_from["secretKeyRef"])
-                found[name] = Resolved(name, "secret", None, res, path, index, ref=str(ref.get("name", "")))
+                key_ref = _dict(value_from["secretKeyRef"])
+                found[name] = Resolved(name, "secret", None, res, path, index, ref=str(key_ref.get("name", "")))
             elif "configMapKeyRef" in value_from:
-                ref = _dict(value_from["configMapKeyRef"])
-                cm = self.configmap(str(ref.get("name", "")), res.namespace)
+                key_ref = _dict(value_from["configMapKeyRef"])
+                cm = self.configmap(str(key_ref.get("name", "")), res.namespace)
                 data = _dict(cm.data.get("data")) if cm else {}
-                if cm is not None and ref.get("key") in data:
-                    found[name] = Resolved(name, "configmap", str(data[ref["key"]]), cm, ("data", ref["key"]), index,
-                                           ref=cm.name)
+                if cm is not None and key_ref.get("key") in data:
+                    found[name] = Resolved(name, "configmap", str(data[key_ref["key"]]), cm, ("data", key_ref["key"]),
+                                           index, ref=cm.name)
                 else:
                     found[name] = Resolved(name, "unresolved", None, res, path, index)
             elif "fieldRef" in value_from:
@@ -503,7 +510,7 @@ def kustomization_docs(view: View) -> Iterator[Any]:
 
 def image_entry(view: View, image: str) -> tuple[Any, JsonPath] | None:
     """The `images:` entry of the overlay's kustomizations that set `image` (outermost first): (doc, path)."""
-    repository = parse_image(image)[0]
+    repository = split_image(image).name
     for doc in kustomization_docs(view):
         for index, entry in enumerate(_list(doc.data.get("images"))):
             entry = _dict(entry)

@@ -13,13 +13,29 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
+from collections.abc import Iterator
 from itertools import combinations
-from typing import Any, Iterator
+from typing import Any
 
+from ..images import split_image
 from ..sourcemap import Location
 from .model import (
-    COMPONENT, INSTANCE, NAME, JsonPath, Res, View, as_int, as_list, command_of, containers_of, each_app,
-    erl_options, kustomization_docs, parse_image, parse_quantity,
+    COMPONENT,
+    INSTANCE,
+    NAME,
+    JsonPath,
+    Res,
+    View,
+    as_dict,
+    as_int,
+    as_list,
+    command_of,
+    containers_of,
+    each_app,
+    erl_options,
+    kustomization_docs,
+    migrates,
+    parse_quantity,
 )
 from .registry import CATALOGUE, Hit, rule
 
@@ -70,8 +86,8 @@ def v01(view: View) -> Iterator[Hit]:
         yield Hit(extra, ("metadata", "labels", COMPONENT),
                   f"a second Deployment labelled {COMPONENT}: web; an app overlay has exactly one APP")
     for app in view.apps:
-        selector = app.spec.get("selector") if isinstance(app.spec.get("selector"), dict) else {}
-        keys = set((selector.get("matchLabels") or {}).keys()) if isinstance(selector.get("matchLabels"), dict) else set()
+        selector = as_dict(app.spec.get("selector"))
+        keys = set(as_dict(selector.get("matchLabels")))
         if selector.get("matchExpressions") or keys != {NAME, INSTANCE}:
             yield Hit(app, ("spec", "selector"), f"$.spec.selector: must be matchLabels of exactly {NAME} and "
                       f"{INSTANCE} (has {', '.join(sorted(keys)) or 'neither'})")
@@ -115,7 +131,7 @@ def v02(view: View) -> Iterator[Hit]:
     the app's symbolic image, so the overlay's `images:` entry rewrites both.""",
 )
 def v05(view: View) -> Iterator[Hit]:
-    for app, c_path, c in each_app(view):
+    for app, _, c in each_app(view):
         if not view.jobs:
             yield Hit(app, ("metadata", "name"),
                       f"no migration Job (a Job labelled {COMPONENT}: migrations) for {app.label}")
@@ -192,13 +208,13 @@ def v09(view: View) -> Iterator[Hit]:
 )
 def v12(view: View) -> Iterator[Hit]:
     for app, c_path, c in each_app(view):
-        context = c.get("securityContext") if isinstance(c.get("securityContext"), dict) else {}
+        context = as_dict(c.get("securityContext"))
         if context.get("readOnlyRootFilesystem") is not True:
             continue
         volumes = {str(v.get("name")): v for v in as_list(view.pod_spec(app).get("volumes")) if isinstance(v, dict)}
         mounts = [m for m in as_list(c.get("volumeMounts")) if isinstance(m, dict)]
-        if not any(posixpath.normpath(str(m.get("mountPath", ""))) == "/tmp" and "emptyDir" in volumes.get(str(m.get("name")), {})
-                   and not m.get("readOnly") for m in mounts):
+        if not any(posixpath.normpath(str(m.get("mountPath", ""))) == "/tmp"
+                   and "emptyDir" in volumes.get(str(m.get("name")), {}) and not m.get("readOnly") for m in mounts):
             yield Hit(app, c_path + ("volumeMounts",), "no emptyDir volume mounted at /tmp in C, whose root "
                       "filesystem is read-only")
         writable = [posixpath.normpath(str(m.get("mountPath", ""))) for m in mounts if not m.get("readOnly")]
@@ -311,7 +327,8 @@ def v21(view: View) -> Iterator[Hit]:
 def _routed_hosts(view: View) -> list[str]:
     hosts = []
     for ingress in view.of_kind("Ingress"):
-        hosts += [str(r.get("host")) for r in as_list(ingress.spec.get("rules")) if isinstance(r, dict) and r.get("host")]
+        hosts += [str(r.get("host")) for r in as_list(ingress.spec.get("rules"))
+                  if isinstance(r, dict) and r.get("host")]
     for route in view.of_kind("HTTPRoute"):
         hosts += [str(h) for h in as_list(route.spec.get("hostnames"))]
     return hosts
@@ -370,10 +387,6 @@ def v30(view: View) -> Iterator[Hit]:
                            "-erl_epmd_port) in the BEAM flags")
 
 
-def _migrates(container: dict[str, Any]) -> bool:
-    return "migrate" in " ".join(command_of(container))
-
-
 @rule(
     "PHX-V31", v="V31", family="phoenix", defaults=("warning", "error", "error"),
     title="The migration Job is bounded, named, and reads its secrets from a Secret",
@@ -396,10 +409,10 @@ def v31(view: View) -> Iterator[Hit]:
         if not job.metadata.get("name"):
             yield Hit(job, ("metadata",), "the Job has no metadata.name (generateName only)")
         found = list(containers_of(job, ("containers",)))
-        c_path, container = next(((p, c) for p, c in found if _migrates(c)), found[0] if found else (None, None))
+        c_path, container = next(((p, c) for p, c in found if migrates(c)), found[0] if found else (None, None))
         if c_path is None or container is None:
             continue
-        if not _migrates(container):
+        if not migrates(container):
             yield Hit(job, c_path + ("command",), "the Job's command does not run migrate (bin/migrate or "
                       "Release.migrate)")
         for name in ("DATABASE_URL", "SECRET_KEY_BASE"):
@@ -462,11 +475,11 @@ def v32(view: View) -> Iterator[Hit]:
 )
 def v34(view: View) -> Iterator[Hit]:
     for app, c_path, c in each_app(view):
-        repository = parse_image(str(c.get("image", "")))[0]
+        repository = split_image(str(c.get("image", ""))).name
         for path, container in containers_of(app, ("containers",)):
             if path == c_path:
                 continue
-            if parse_image(str(container.get("image", "")))[0] == repository:
+            if split_image(str(container.get("image", ""))).name == repository:
                 yield Hit(app, path + ("image",), f"container {container.get('name')!r} runs the release image too")
             elif any(isinstance(e, dict) and e.get("name") == "RELEASE_NODE" for e in as_list(container.get("env"))):
                 yield Hit(app, path + ("env",), f"container {container.get('name')!r} sets RELEASE_NODE")
@@ -480,13 +493,13 @@ def _cookie_sources(view: View) -> list[tuple[str, Res, JsonPath]]:
         if cookie is None or cookie.how != "secret" or not cookie.ref:
             continue
         for res in view.of_kind("ExternalSecret"):
-            target = res.spec.get("target") if isinstance(res.spec.get("target"), dict) else {}
+            target = as_dict(res.spec.get("target"))
             if str(target.get("name") or res.name) != cookie.ref:
                 continue
             data = [d for d in as_list(res.spec.get("data")) if isinstance(d, dict)]
             explicit = [(i, d) for i, d in enumerate(data) if d.get("secretKey") == "RELEASE_COOKIE"]
             for index, entry in explicit:
-                ref = entry.get("remoteRef") if isinstance(entry.get("remoteRef"), dict) else {}
+                ref = as_dict(entry.get("remoteRef"))
                 key = f"{ref.get('key')}#{ref.get('property', '')}"
                 found.append((f"key:{key}", res, ("spec", "data", index, "remoteRef", "key")))
             if not explicit:
@@ -495,7 +508,8 @@ def _cookie_sources(view: View) -> list[tuple[str, Res, JsonPath]]:
                     if isinstance(extract, dict) and extract.get("key"):
                         found.append((f"key:{extract['key']}", res, ("spec", "dataFrom", index, "extract", "key")))
         for res in view.of_kind("SealedSecret"):
-            template = (res.spec.get("template") or {}).get("metadata") if isinstance(res.spec.get("template"), dict) else None
+            spec_template = res.spec.get("template")
+            template = spec_template.get("metadata") if isinstance(spec_template, dict) else None
             name = (template or {}).get("name") if isinstance(template, dict) else None
             if str(name or res.name) != cookie.ref:
                 continue
@@ -584,9 +598,11 @@ def v37(view: View) -> Iterator[Hit]:
 def v38(view: View) -> Iterator[Hit]:
     for ingress in view.of_kind("Ingress"):
         annotations = ingress.annotations
-        if ingress.spec.get("ingressClassName") != "nginx" and annotations.get("kubernetes.io/ingress.class") != "nginx":
+        if (ingress.spec.get("ingressClassName") != "nginx"
+                and annotations.get("kubernetes.io/ingress.class") != "nginx"):
             continue
-        yield Hit(ingress, ("spec",), "ingress-nginx is retired (no releases, no CVE fixes); use a Gateway API HTTPRoute")
+        yield Hit(ingress, ("spec",),
+                  "ingress-nginx is retired (no releases, no CVE fixes); use a Gateway API HTTPRoute")
         for key in ("proxy-read-timeout", "proxy-send-timeout"):
             value = as_int(annotations.get(f"nginx.ingress.kubernetes.io/{key}"))
             if value is None or value < 3600:

@@ -1,31 +1,44 @@
 """The policy: which rule applies at which severity in which environment, and the data the rules read.
 
-It is data, in `schemas/policy.yaml` (checked against the tool's `schemas/policy.schema.json`), so a team tunes the
-catalogue without touching code (a checked repository's own `schemas/policy.yaml` wins over the tool's): change a severity, switch a rule off for an environment (`-`), allow a cluster-scoped kind,
-list a Secret that is provisioned outside the repo. Each environment uses one severity column (a *profile*:
-`dev`, `staging` or `prod`); an environment the file does not map uses `defaultProfile`.
+It is data, so a team tunes the catalogue without touching code: change a severity, switch a rule off for an
+environment (`-`), allow a cluster-scoped kind, list a Secret that is provisioned outside the repo. The tool's
+default is package data (`phoenix_gitops/data/policy.yaml`); a checked repository's own `schemas/policy.yaml`,
+when it has one, replaces it whole. Either is checked against the tool's `policy.schema.json` and the catalogue.
+Each environment uses one severity column (a *profile*: `dev`, `staging` or `prod`); an environment the file does
+not map uses `defaultProfile`. Findings that stop their stage keep severity error: a policy that sets one is
+refused (POLICY-FILE).
 
 Usage:
-    policy, problems = load_policy()              # problems: [Finding] (POLICY-FILE), empty when the file is sound
+    policy, problems = load_policy()              # the default; problems: [Finding] (POLICY-FILE), empty when sound
+    policy, problems = load_policy(*policy_file(repo.root))   # the repository's own policy, else the default
     policy.severity(CATALOGUE["PHX-V04"], "staging")          # 'warning'
     policy.severity(CATALOGUE["PHX-V18"], "prod", "cpu-hpa")  # 'error'
     policy.setting("clusterScopedKinds", "prod")              # ['Namespace']
+    findings = retune(stage_findings, policy)                 # a tunable stage finding at the policy's severity
 """
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from ..findings import Finding
-from ..own_schemas import SCHEMA_DIR, check
-from ..yamlio import Document, YamlError, load_file
+from ..own_schemas import check
+from ..yamlio import Document, YamlError, load_text
 from .registry import CATALOGUE, PROFILES, Rule, Severity
 
-__all__ = ["Policy", "load_policy", "policy_file", "POLICY_FILE", "SKIP"]
+__all__ = ["Policy", "load_policy", "policy_file", "retune", "DEFAULT_POLICY", "DEFAULT_POLICY_NAME", "REPO_POLICY",
+           "SKIP"]
 
-POLICY_FILE = SCHEMA_DIR / "policy.yaml"
+DEFAULT_POLICY: Traversable = resources.files("phoenix_gitops") / "data" / "policy.yaml"
+"""The tool's default policy, package data."""
+DEFAULT_POLICY_NAME = "phoenix_gitops/data/policy.yaml"
+"""How findings name the default policy: its place inside the package, the same in every install."""
+REPO_POLICY = "schemas/policy.yaml"
+"""A checked repository's own policy, relative to its root; it replaces the default when present."""
 SKIP = "-"
 """The severity that means "not checked in this environment"."""
 
@@ -40,7 +53,7 @@ class Policy:
     rules: dict[str, dict[str, Severity]]
     """Rule ID -> {profile: severity}."""
     settings: dict[str, Any] = field(default_factory=dict)
-    source: str = "schemas/policy.yaml"
+    source: str = DEFAULT_POLICY_NAME
     doc: Document | None = None
 
     def profile(self, env: str) -> str:
@@ -56,7 +69,7 @@ class Policy:
 
     def severity(self, rule: Rule, env: str, condition: str | None = None) -> str:
         """`error`, `warning`, `info` or `-` for a finding of `rule` in environment `env` under `condition`."""
-        if rule.scope == "stage":
+        if not rule.tunable:
             return "error"
         value = self.severity_of(rule, self.profile(env))
         if isinstance(value, dict):
@@ -77,42 +90,72 @@ class Policy:
         return value
 
 
-def policy_file(repo_root: Path) -> tuple[Path, str]:
-    """The policy of the repository at `repo_root`: its own `schemas/policy.yaml`, else the one shipped with the
-    tool (a repo copied without `schemas/` still gets the full catalogue). Returns (path, display name)."""
-    own = repo_root / "schemas" / "policy.yaml"
+def policy_file(repo_root: Path) -> tuple[Traversable, str]:
+    """The policy of the repository at `repo_root` and its display name: its own `schemas/policy.yaml`, else the
+    tool's default."""
+    own = repo_root / REPO_POLICY
     if own.is_file():
-        return own, "schemas/policy.yaml"
-    return POLICY_FILE, _display(POLICY_FILE)
+        return own, REPO_POLICY
+    return DEFAULT_POLICY, DEFAULT_POLICY_NAME
 
 
-def load_policy(path: Path = POLICY_FILE, name: str | None = None) -> tuple[Policy | None, list[Finding]]:
+def load_policy(path: Traversable = DEFAULT_POLICY, name: str | None = None) -> tuple[Policy | None, list[Finding]]:
     """Load and check the policy file; returns (policy, []) or (None, [POLICY-FILE findings]).
 
-    Loaded once per process and file version (path, size, modification time)."""
-    display = name or _display(path)
+    Loaded once per process and file version (path, size, modification time; package data does not change)."""
+    display = name or (DEFAULT_POLICY_NAME if path == DEFAULT_POLICY else str(path))
+    version: tuple[int, int] | None = None
+    if isinstance(path, Path):
+        try:
+            stat = path.stat()
+        except OSError:
+            policy, problems = _read(path, display)
+            return policy, problems
+        version = (stat.st_size, stat.st_mtime_ns)
+    key = (str(path), display, version)
+    if key not in _LOADED:
+        if len(_LOADED) >= _LOADED_MAX:
+            del _LOADED[next(iter(_LOADED))]
+        policy, problems = _read(path, display)
+        _LOADED[key] = (policy, tuple(problems))
+    policy, kept = _LOADED[key]
+    return policy, list(kept)
+
+
+_LOADED: dict[tuple[str, str, tuple[int, int] | None], tuple[Policy | None, tuple[Finding, ...]]] = {}
+"""Policies loaded in this process, by (path, display name, file version), oldest first."""
+_LOADED_MAX = 8
+
+
+def retune(findings: Iterable[Finding], policy: Policy) -> list[Finding]:
+    """`findings` with the policy applied to those of tunable stage rules: each takes the severity the policy gives
+    its rule in its environment, `-` drops it. Every other finding (a rule the engine already judged, a finding
+    that stops its stage, an ID outside the catalogue) is kept as it is. Applying it twice changes nothing.
+
+    Call it on a stage's findings before they decide anything (e.g. whether an overlay's sources let it build)."""
+    kept = []
+    for finding in findings:
+        rule = CATALOGUE.get(finding.rule)
+        if rule is None or rule.check is not None or not rule.tunable:
+            kept.append(finding)
+            continue
+        severity = policy.severity(rule, finding.env or "")
+        if severity == SKIP:
+            continue
+        kept.append(finding if severity == finding.severity else replace(finding, severity=severity))
+    return kept
+
+
+def _read(path: Traversable, display: str) -> tuple[Policy | None, list[Finding]]:
     try:
-        stat = path.stat()
-        version: tuple[int, int] | None = (stat.st_size, stat.st_mtime_ns)
-    except OSError:
-        version = None
-    policy, problems = _load(path, display, version)
-    return policy, list(problems)
-
-
-@functools.lru_cache(maxsize=8)
-def _load(path: Path, display: str, version: tuple[int, int] | None) -> tuple[Policy | None, tuple[Finding, ...]]:
-    policy, problems = _read(path, display)
-    return policy, tuple(problems)
-
-
-def _read(path: Path, display: str) -> tuple[Policy | None, list[Finding]]:
-    try:
-        docs = load_file(path, name=display)
+        docs = load_text(path.read_bytes(), display)
+    except OSError as err:
+        return None, [Finding("POLICY-FILE", "error", f"cannot read file: {err.strerror}", display)]
     except YamlError as err:
         return None, [Finding("POLICY-FILE", "error", err.detail, display, err.line, err.col)]
     if len(docs) != 1:
-        return None, [Finding("POLICY-FILE", "error", f"expected exactly one YAML document, found {len(docs)}", display)]
+        return None, [Finding("POLICY-FILE", "error", f"expected exactly one YAML document, found {len(docs)}",
+                              display)]
     doc = docs[0]
     problems = check(doc, "policy", rule="POLICY-FILE")
     if problems:
@@ -125,9 +168,11 @@ def _read(path: Path, display: str) -> tuple[Policy | None, list[Finding]]:
             problems.append(Finding("POLICY-FILE", "error", f"$.rules.{rule_id}: no such rule in the catalogue",
                                     display, line, col))
             continue
-        if known.scope == "stage":
-            problems.append(Finding("POLICY-FILE", "error", f"$.rules.{rule_id}: reported by {known.stage}, always "
-                                    "an error; its severity cannot be set here", display, line, col))
+        if not known.tunable:
+            problems.append(Finding("POLICY-FILE", "error", f"$.rules.{rule_id}: its severity cannot be set here: "
+                                    f"reported by {known.stage}, it stops that stage and is always an error; leave "
+                                    "it out", display, line, col))
+            continue
         for profile, value in entry.items():
             if isinstance(value, dict):
                 for condition in value:
@@ -149,10 +194,3 @@ def _read(path: Path, display: str) -> tuple[Policy | None, list[Finding]]:
         doc=doc,
     )
     return policy, []
-
-
-def _display(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(SCHEMA_DIR.parent).as_posix()
-    except ValueError:
-        return str(path)

@@ -1,23 +1,32 @@
-"""The rule catalogue: one `Rule` per ID (what, why, how to fix, default severities), and the check behind it.
+"""The rule catalogue: one `Rule` per finding ID (what, why, how to fix, default severities), and the check behind it.
 
 A check is a function registered with `@rule(...)`. Per-overlay checks (`scope="rendered"` or `"source"`)
 take a `View` and yield `Hit`s; cross-environment checks (`scope="cross-env"`) take the list of views of every
-environment and yield `(view, hit)` pairs. Severities live in `schemas/policy.yaml`; the `defaults` here are the
-reference's (phoenix-on-kubernetes §2) and apply to a rule the policy file does not list.
+environment and yield `(view, hit)` pairs. Severities live in the policy (`phoenix_gitops/data/policy.yaml` or a
+repository's own `schemas/policy.yaml`); the `defaults` here are the reference's (phoenix-on-kubernetes §2) and
+apply to a rule the policy file does not list.
+
+Findings that a pipeline stage raises (the YAML loader, the source reader, kustomize, schema validation, the
+bootstrap check) are catalogued with `document(...)`: documented and listed here, run there. Most of them stop
+their stage and are errors whatever the policy says (`tunable=False`); the policy may tune the others
+(`policy.retune` applies it to a stage's findings).
 
 Usage:
-    @rule("PHX-V14", v="V14", family="phoenix", title="...", why="...", fix="...", defaults=("warning", "warning", "error"))
+    @rule("PHX-V14", v="V14", family="phoenix", title="...", why="...", fix="...",
+          defaults=("warning", "warning", "error"))
     def v14(view: View) -> Iterator[Hit]:
         if view.app and view.app.annotations.get(HEALTH) != "true":
             yield Hit(view.app, ("metadata", "annotations"), "APP does not declare ...")
 
+    document("YAML-SYNTAX", family="yaml", stage="the YAML loader", title="...", why="...", fix="...")
     CATALOGUE["PHX-V14"].title
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..sourcemap import Location
 from .model import JsonPath, Res
@@ -31,8 +40,13 @@ FAMILIES = {
     "general": "General Kubernetes rules",
     "secrets": "Secrets",
     "isolation": "Isolation",
-    "policy": "Suppressions",
+    "policy": "Policy and suppressions",
+    "yaml": "YAML files",
+    "sources": "Sources and repository layout",
+    "build": "Builds and schemas",
+    "bootstrap": "Bootstrap manifests (clusters/<env>/)",
 }
+"""Documentation sections, in order: the rules first, then what the stages before and after them report."""
 Severity = str | dict[str, str]
 """`error`, `warning`, `info` or `-` (not checked); or {"default": ..., <condition>: ...}."""
 
@@ -74,8 +88,11 @@ class Rule:
     interpretation: str = ""
     """How the rule reads the reference where it needs reading (documented in docs/rules.md)."""
     suppressible: bool = True
+    """Whether a resource's `phoenix-gitops/suppress` annotation may hide it (only findings about a resource)."""
     stage: str = ""
-    """For `scope="stage"`: the module that reports it (the policy does not change its severity)."""
+    """For `scope="stage"`: the part of the pipeline that reports it."""
+    tunable: bool = True
+    """Whether the policy may set its severity; False for findings that stop their stage (always errors)."""
     check: Callable[..., Iterable[Any]] | None = field(default=None, compare=False, repr=False)
 
 
@@ -91,20 +108,32 @@ def rule(id: str, *, title: str, why: str, fix: str, family: str, defaults: tupl
     """Register the decorated function as the check of rule `id`."""
 
     def register(check: Callable[..., Iterable[Any]]) -> Callable[..., Iterable[Any]]:
-        if id in CATALOGUE:
-            raise ValueError(f"rule {id} registered twice")
-        CATALOGUE[id] = Rule(id, title.strip(), _text(why), _text(fix), family, defaults, v, scope, conditions,
-                             _text(interpretation), suppressible and scope in ("rendered", "cross-env"), "", check)
+        _add(Rule(id, title.strip(), _text(why), _text(fix), family, defaults, v=v, scope=scope,
+                  conditions=conditions, interpretation=_text(interpretation),
+                  suppressible=suppressible and scope in ("rendered", "cross-env"), check=check))
         return check
 
     return register
 
 
 def document(id: str, *, title: str, why: str, fix: str, family: str, stage: str, v: str | None = None,
-             interpretation: str = "") -> None:
-    """Catalogue a rule that another stage reports (always an error there): documented, not run here."""
-    CATALOGUE[id] = Rule(id, title.strip(), _text(why), _text(fix), family, ("error", "error", "error"), v, "stage",
-                         (), _text(interpretation), False, stage)
+             interpretation: str = "", tunable: bool = False,
+             defaults: tuple[Severity, Severity, Severity] = ("error", "error", "error")) -> None:
+    """Catalogue a finding that a pipeline stage reports: documented here, raised there, never suppressible (it is
+    about a file or a build, not a resource). With `tunable=False` (a finding that stops its stage) it is an error
+    in every environment and a policy that sets its severity is refused."""
+    if not tunable and defaults != ("error", "error", "error"):
+        raise ValueError(f"{id}: a finding that stops its stage is an error in every environment")
+    _add(Rule(id, title.strip(), _text(why), _text(fix), family, defaults, v=v, scope="stage",
+              interpretation=_text(interpretation), suppressible=False, stage=stage, tunable=tunable))
+
+
+def _add(entry: Rule) -> None:
+    if entry.id in CATALOGUE:
+        raise ValueError(f"rule {entry.id} registered twice")
+    if entry.family not in FAMILIES:
+        raise ValueError(f"rule {entry.id}: unknown family {entry.family!r}")
+    CATALOGUE[entry.id] = entry
 
 
 def resolve_id(name: str) -> str | None:

@@ -2,7 +2,8 @@
 
 Values are read, never repeated: every message names the rule, the key and the place, and shows a matched value
 as `****` at most. Scanned values are the literal `env[].value` of every container of every workload and the
-`data` of every ConfigMap (generated ones included); Secrets themselves are rule V06.
+`data` of every ConfigMap (generated ones included); Secrets themselves are rule V06. What makes a name or a value
+secret is `secret_detector`'s, configured by the policy (`secretNames`, `entropy`); `diff` masks with the same one.
 
 The SOPS checks follow the file format: a document is SOPS-encrypted when it has a top-level `sops:` mapping with
 `sops.mac`, and every value it encrypts (all values except keys ending in `_unencrypted`, or as `encrypted_regex`,
@@ -12,64 +13,49 @@ dotenv file is SOPS-encrypted when it has a `sops_mac=ENC[...]` line and every o
 Usage:
     from phoenix_gitops.rules import secrets
     list(secrets.secret_name(view))      # Hit(..., "env SECRET_KEY_BASE has a literal value (****) ...")
-    secrets.entropy("k3Jd9...", secrets.BASE64_CHARS)   # Shannon entropy in bits per character
+    secrets.repo_detector(repo.root)     # the SecretDetector of that repository's policy
 """
 from __future__ import annotations
 
-import fnmatch
-import math
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..findings import json_path
+from ..secret_detector import SecretDetector, is_literal
 from ..sourcemap import Location
 from ..yamlio import MAX_BYTES, YamlError, iter_paths, load_text
-from .model import JsonPath, Res, View, as_dict, as_list, containers_of, each_app, kustomization_docs
+from .model import JsonPath, Res, View, as_dict, as_list, containers_of, each_app, kustomization_docs, migrates
+from .policy import load_policy, policy_file
 from .registry import CATALOGUE, Hit, rule
 
-__all__ = ["entropy", "sops_problems", "BASE64_CHARS", "HEX_CHARS"]
+__all__ = ["sops_problems", "repo_detector"]
 
-BASE64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_="
-HEX_CHARS = "0123456789abcdefABCDEF"
 _ENC = re.compile(r"^ENC\[[A-Za-z0-9_]+,data:.*\]$", re.S)
-_REFERENCE = re.compile(r"\$\([A-Za-z_][A-Za-z0-9_]*\)|\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-_DIGEST = re.compile(r"sha(?:256|384|512):[0-9a-fA-F]{32,}")
-_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
-_ENC_ANY = re.compile(r"ENC\[[^\]]*\]")
-_CANDIDATE = re.compile(r"[A-Za-z0-9+/=_-]+")
-_URL_CREDENTIALS = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://([^\s/@:]*):([^\s/@]+)@")
-_PRIVATE_KEY = re.compile(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----")
-_TOKENS = (
-    ("an AWS access key ID", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{22,}\b")),
-    ("a GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
-    ("a Slack token", re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}")),
-    ("a Stripe live key", re.compile(r"\b[rs]k_live_[A-Za-z0-9]{16,}")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")),
-)
 _SEALED_SCOPE = "sealedsecrets.bitnami.com/"
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _PHOENIX_SECRETS = ("SECRET_KEY_BASE", "DATABASE_URL", "RELEASE_COOKIE")
 
 
-def entropy(text: str, charset: str) -> float:
-    """Shannon entropy of `text` over `charset`, in bits per character (detect-secrets' measure)."""
-    if not text:
-        return 0.0
-    total = 0.0
-    for char in set(text):
-        if char in charset:
-            share = text.count(char) / len(text)
-            total -= share * math.log2(share)
-    return total
+def repo_detector(root: Path) -> SecretDetector:
+    """The SecretDetector of the repository at `root`: its policy's `secretNames` and `entropy` limits (the
+    detector's defaults when the policy cannot be read; `check` reports why)."""
+    policy, _ = load_policy(*policy_file(root))
+    return SecretDetector.from_settings(policy.setting) if policy is not None else SecretDetector()
 
 
-def _literal(value: str) -> bool:
-    """False for empty values and values that are only `$(VAR)`/`${VAR}` references and punctuation."""
-    return bool(re.search(r"[A-Za-z0-9]", _REFERENCE.sub("", value)))
+def _scan(view: View, problem: Callable[[SecretDetector, str, str], str | None]) -> Iterator[Hit]:
+    """A hit for every scanned value (`scanned`) in which `problem(detector, key, value)` finds a secret; the
+    detector is the policy's (`secretNames`, `entropy`)."""
+    detector = view.memo.get("secret detector")
+    if detector is None:
+        detector = view.memo["secret detector"] = SecretDetector.from_settings(view.setting)
+    for res, path, key, value, what in scanned(view):
+        found = problem(detector, key, value)
+        if found:
+            yield Hit(res, path, f"{what} {key} {found}")
 
 
 # What gets scanned ------------------------------------------------------------------------------------------
@@ -77,7 +63,7 @@ def _literal(value: str) -> bool:
 
 def scanned(view: View) -> list[tuple[Res, JsonPath, str, str, str]]:
     """(resource, path, key, value, what) for every literal env value and every ConfigMap value of the view."""
-    cache = view.memo.get("scanned")
+    cache: list[tuple[Res, JsonPath, str, str, str]] | None = view.memo.get("scanned")
     if cache is not None:
         return cache
     found: list[tuple[Res, JsonPath, str, str, str]] = []
@@ -85,7 +71,8 @@ def scanned(view: View) -> list[tuple[Res, JsonPath, str, str, str]]:
         for path, container in containers_of(res):
             for index, entry in enumerate(as_list(container.get("env"))):
                 if isinstance(entry, dict) and isinstance(entry.get("value"), str):
-                    found.append((res, path + ("env", index, "value"), str(entry.get("name", "")), entry["value"], "env"))
+                    found.append((res, path + ("env", index, "value"), str(entry.get("name", "")), entry["value"],
+                                  "env"))
     for cm in view.of_kind("ConfigMap"):
         for key, value in as_dict(cm.data.get("data")).items():
             if isinstance(value, str):
@@ -107,7 +94,8 @@ def sops_problems(data: Any) -> list[tuple[JsonPath, str]]:
     if not (isinstance(mac, str) and _ENC.match(mac)):
         problems.append((("sops",), "sops.mac is missing: the file is not a complete SOPS encryption"))
     try:
-        patterns = {key: re.compile(str(config[key])) for key in ("encrypted_regex", "unencrypted_regex") if config.get(key)}
+        patterns = {key: re.compile(str(config[key]))
+                    for key in ("encrypted_regex", "unencrypted_regex") if config.get(key)}
     except re.error:
         return problems + [(("sops",), "sops has an invalid encrypted_regex/unencrypted_regex")]
     suffix = config.get("encrypted_suffix")
@@ -158,11 +146,12 @@ class _Input:
 
     def __init__(self, doc: Any, path: JsonPath, rel: str, sops: bool, problems: list[tuple[Location, str]],
                  readable: bool = True) -> None:
-        self.doc, self.path, self.rel, self.sops, self.problems, self.readable = doc, path, rel, sops, problems, readable
+        self.doc, self.path, self.rel = doc, path, rel
+        self.sops, self.problems, self.readable = sops, problems, readable
 
 
 def _generator_inputs(view: View) -> list[_Input]:
-    cache = view.memo.get("generator inputs")
+    cache: list[_Input] | None = view.memo.get("generator inputs")
     if cache is not None:
         return cache
     inputs: list[_Input] = []
@@ -203,7 +192,8 @@ def _judge(doc: Any, path: JsonPath, source: str, root: Path) -> _Input:
             docs = []
         encrypted = [d for d in docs if isinstance(d.data, dict) and "sops" in d.data]
         if encrypted:
-            problems = [(Location(rel, *d.position(p)), message) for d in encrypted for p, message in sops_problems(d.data)]
+            problems = [(Location(rel, *d.position(p)), message)
+                        for d in encrypted for p, message in sops_problems(d.data)]
             return _Input(doc, path, rel, True, problems)
         return _Input(doc, path, rel, False, [])
     is_sops, lines = _dotenv(text)
@@ -238,8 +228,9 @@ def v06(view: View) -> Iterator[Hit]:
             literals = [str(x) for x in (as_list(generator.get("literals")))] if isinstance(generator, dict) else []
             if literals:
                 keys = ", ".join(sorted({x.split("=", 1)[0] for x in literals}))
-                yield Hit(None, (), f"secretGenerator {generator.get('name')!r} has literals (keys {keys}; values not "
-                          "shown)", location=Location(doc.source, *doc.position(("secretGenerator", g_index, "literals"))))
+                where = Location(doc.source, *doc.position(("secretGenerator", g_index, "literals")))
+                yield Hit(None, (), f"secretGenerator {generator.get('name')!r} has literals (keys {keys}; "
+                          "values not shown)", location=where)
     for item in _generator_inputs(view):
         if item.readable and not item.sops:
             yield Hit(None, (), f"secretGenerator reads {item.rel}, which is not SOPS-encrypted",
@@ -257,11 +248,11 @@ def v06(view: View) -> Iterator[Hit]:
     the policy's `preProvisionedSecrets`.""",
 )
 def v07(view: View) -> Iterator[Hit]:
-    targets: list[tuple[Res, JsonPath, tuple[str, ...]]] = [(app, c_path, _PHOENIX_SECRETS) for app, c_path, _ in each_app(view)]
+    targets: list[tuple[Res, JsonPath, tuple[str, ...]]] = [(app, c_path, _PHOENIX_SECRETS)
+                                                             for app, c_path, _ in each_app(view)]
     for job in view.jobs:
         found = list(containers_of(job, ("containers",)))
-        chosen = next((p for p, c in found if "migrate" in " ".join(map(str, (as_list(c.get("command"))) + (as_list(c.get("args")))))),
-                      found[0][0] if found else None)
+        chosen = next((p for p, c in found if migrates(c)), found[0][0] if found else None)
         if chosen is not None:
             targets.append((job, chosen, _PHOENIX_SECRETS[:2]))
     for res, c_path, names in targets:
@@ -290,10 +281,8 @@ def v07(view: View) -> Iterator[Hit]:
     of `$(VAR)`/`${VAR}` references is not a literal. URLs are SEC-URL-CREDENTIALS' job.""",
 )
 def secret_name(view: View) -> Iterator[Hit]:
-    patterns = [str(p).upper() for p in view.setting("secretNames") or []]
-    for res, path, key, value, what in scanned(view):
-        if _literal(value) and any(fnmatch.fnmatchcase(key.upper(), p) for p in patterns):
-            yield Hit(res, path, f"{what} {key} has a literal value (****); read it from a Secret")
+    yield from _scan(view, lambda detector, key, value: "has a literal value (****); read it from a Secret"
+                     if is_literal(value) and detector.is_secret_name(key) else None)
 
 
 @rule(
@@ -305,23 +294,20 @@ def secret_name(view: View) -> Iterator[Hit]:
     references to secret-backed variables.""",
 )
 def url_credentials(view: View) -> Iterator[Hit]:
-    for res, path, key, value, what in scanned(view):
-        for match in _URL_CREDENTIALS.finditer(value):
-            if _literal(match.group(2)):
-                yield Hit(res, path, f"{what} {key} holds a URL with a password (scheme://user:****@host)")
-                break
+    yield from _scan(view, lambda detector, key, value: "holds a URL with a password (scheme://user:****@host)"
+                     if detector.url_credentials(value) else None)
 
 
 @rule(
     "SEC-PRIVATE-KEY", family="secrets", defaults=("error", "error", "error"),
     title="No private keys",
-    why="A PEM private key in an env value or ConfigMap is readable by anyone with read access to the repo or namespace.",
+    why="A PEM private key in an env value or ConfigMap is readable by anyone with read access to the repo or "
+        "namespace.",
     fix="Store the key in the secret store and mount it from a Secret made by an ExternalSecret; rotate it.",
 )
 def private_key(view: View) -> Iterator[Hit]:
-    for res, path, key, value, what in scanned(view):
-        if _PRIVATE_KEY.search(value):
-            yield Hit(res, path, f"{what} {key} contains a PEM private key (****)")
+    yield from _scan(view, lambda detector, key, value: "contains a PEM private key (****)"
+                     if detector.has_private_key(value) else None)
 
 
 @rule(
@@ -332,11 +318,11 @@ def private_key(view: View) -> Iterator[Hit]:
     fix="Revoke the token, move the new one into the secret store and read it with `secretKeyRef`.",
 )
 def token_format(view: View) -> Iterator[Hit]:
-    for res, path, key, value, what in scanned(view):
-        for label, pattern in _TOKENS:
-            if pattern.search(value):
-                yield Hit(res, path, f"{what} {key} contains what looks like {label} (****)")
-                break
+    def problem(detector: SecretDetector, key: str, value: str) -> str | None:
+        label = detector.token_kind(value)
+        return f"contains what looks like {label} (****)" if label else None
+
+    yield from _scan(view, problem)
 
 
 @rule(
@@ -351,25 +337,12 @@ def token_format(view: View) -> Iterator[Hit]:
     strings get detect-secrets' numeric adjustment.""",
 )
 def high_entropy(view: View) -> Iterator[Hit]:
-    limits = as_dict(view.setting("entropy"))
-    b64, hexa = float(limits.get("base64Limit", 4.5)), float(limits.get("hexLimit", 3.0))
-    shortest = int(limits.get("minLength", 20))
-    for res, path, key, value, what in scanned(view):
-        cleaned = _ENC_ANY.sub(" ", _UUID.sub(" ", _DIGEST.sub(" ", _REFERENCE.sub(" ", value))))
-        for candidate in _CANDIDATE.findall(cleaned):
-            if len(candidate) < shortest:
-                continue
-            if all(c in HEX_CHARS for c in candidate):
-                score = entropy(candidate, HEX_CHARS)
-                if candidate.isdigit():
-                    score -= 1.2 / math.log2(len(candidate))
-                kind, limit = "hex", hexa
-            else:
-                score, kind, limit = entropy(candidate, BASE64_CHARS), "base64", b64
-            if score > limit:
-                yield Hit(res, path, f"{what} {key} contains a high-entropy {kind} string ({score:.1f} > {limit} bits "
-                          "per character; ****)")
-                break
+    def problem(detector: SecretDetector, key: str, value: str) -> str | None:
+        found = detector.high_entropy(value)
+        return (f"contains a high-entropy {found.kind} string ({found.score:.1f} > {found.limit} bits per character; "
+                "****)") if found else None
+
+    yield from _scan(view, problem)
 
 
 @rule(
@@ -377,8 +350,8 @@ def high_entropy(view: View) -> Iterator[Hit]:
     title="SOPS files are completely encrypted",
     why="""A value added in plaintext to a SOPS file after encryption stays plaintext in git (SOPS's MAC only fails
     at decryption time, in the cluster); a file without `sops.mac` is not a SOPS encryption at all.""",
-    fix="Re-encrypt the file with `sops --encrypt --in-place` (or `sops edit`) so every value is `ENC[...]` and the MAC "
-        "is recomputed.",
+    fix="Re-encrypt the file with `sops --encrypt --in-place` (or `sops edit`) so every value is `ENC[...]` and the "
+        "MAC is recomputed.",
     interpretation="""Checks rendered documents with a top-level `sops:` and every SOPS file a `secretGenerator`
     reads (YAML, JSON or dotenv). Empty values are left unwrapped by SOPS and accepted.""",
 )
@@ -421,7 +394,7 @@ def _source_doc(view: View, res: Res) -> Any:
     docs = [d for d in view.graph.documents.get(res.origin["path"], [])
             if isinstance(d.data, dict) and d.data.get("kind") == res.kind]
     named = [d for d in docs if str(as_dict(d.data.get("metadata")).get("name", "")) in res.name]
-    return (named or docs or [None])[0]
+    return next(iter(named or docs), None)
 
 
 @rule(

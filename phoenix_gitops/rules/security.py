@@ -11,12 +11,24 @@ Usage:
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
+from ..images import split_image
 from ..sourcemap import Location
 from .model import (
-    JsonPath, Res, View, as_dict, as_int, as_list, containers_of, each_app, erl_options, image_entry, parse_image,
-    pod_spec_path, selector_matches,
+    JsonPath,
+    Res,
+    View,
+    as_dict,
+    as_int,
+    as_list,
+    containers_of,
+    each_app,
+    erl_options,
+    image_entry,
+    pod_spec_path,
+    selector_matches,
 )
 from .phoenix import dist_range
 from .registry import Hit, rule
@@ -34,17 +46,28 @@ def _other_workloads(view: View) -> list[Res]:
     return [w for w in view.workloads if id(w) not in mine]
 
 
-def _image_hit(view: View, res: Res, path: JsonPath, image: str, message: str) -> Hit:
-    """A hit about an image: at the overlay's `images:` entry that set it, else at the container's `image`."""
-    entry = image_entry(view, image)
-    if entry is not None:
-        doc, at = entry
-        return Hit(res, path, message, location=Location(doc.source, *doc.position(at)))
-    return Hit(res, path, message)
+def _image_hits(view: View, workloads: list[Res], problem_of: Callable[[str], str | None]) -> Iterator[Hit]:
+    """A hit for every container image of `workloads` that `problem_of` finds fault with: at the overlay's `images:`
+    entry that set the image, else at the container's `image`."""
+    for res in workloads:
+        for path, container in containers_of(res):
+            image = str(container.get("image", ""))
+            problem = problem_of(image)
+            if not problem:
+                continue
+            message = f"image of container {container.get('name')!r} {problem}"
+            entry = image_entry(view, image)
+            location = Location(entry[0].source, *entry[0].position(entry[1])) if entry is not None else None
+            yield Hit(res, path + ("image",), message, location=location)
+
+
+def _unpinned(image: str) -> str | None:
+    return None if _DIGEST.search(image) else "is not pinned by digest (@sha256:...)"
 
 
 def _tag_problem(image: str) -> str | None:
-    _, tag, digest = parse_image(image)
+    ref = split_image(image)
+    tag, digest = ref.tag, ref.digest
     if digest is None and tag is None:
         return "has neither a tag nor a digest (it means :latest)"
     if digest is None and tag == "latest":
@@ -61,13 +84,7 @@ def _tag_problem(image: str) -> str | None:
     `digest`.""",
 )
 def v03(view: View) -> Iterator[Hit]:
-    for res in _phoenix_workloads(view):
-        for path, container in containers_of(res):
-            image = str(container.get("image", ""))
-            problem = _tag_problem(image)
-            if problem:
-                yield _image_hit(view, res, path + ("image",), image, f"image of container "
-                                 f"{container.get('name')!r} {problem}")
+    yield from _image_hits(view, _phoenix_workloads(view), _tag_problem)
 
 
 @rule(
@@ -78,12 +95,7 @@ def v03(view: View) -> Iterator[Hit]:
     fix="Use `digest: sha256:<64 hex>` in the overlay's `images:` entry (tag optional).",
 )
 def v04(view: View) -> Iterator[Hit]:
-    for res in _phoenix_workloads(view):
-        for path, container in containers_of(res):
-            image = str(container.get("image", ""))
-            if not _DIGEST.search(image):
-                yield _image_hit(view, res, path + ("image",), image, f"image of container "
-                                 f"{container.get('name')!r} is not pinned by digest (@sha256:...)")
+    yield from _image_hits(view, _phoenix_workloads(view), _unpinned)
 
 
 @rule(
@@ -99,15 +111,9 @@ def v10(view: View) -> Iterator[Hit]:
     for app in view.apps:
         spec = view.pod_spec(app)
         account = str(spec.get("serviceAccountName") or "default")
-
-        def binds(binding: Res) -> bool:
-            return any(isinstance(s, dict) and s.get("kind") == "ServiceAccount" and s.get("name") == account
-                       and s.get("namespace", binding.namespace) in (binding.namespace, app.namespace)
-                       for s in as_list(binding.data.get("subjects")))
-
         roles: list[Res] = []
         for binding in view.of_kind("RoleBinding", "ClusterRoleBinding"):
-            if not binds(binding):
+            if not _binds(binding, account, app):
                 continue
             ref = as_dict(binding.data.get("roleRef"))
             if binding.kind == "ClusterRoleBinding" or ref.get("kind") == "ClusterRole":
@@ -118,13 +124,22 @@ def v10(view: View) -> Iterator[Hit]:
         for role in roles:
             for index, item in enumerate(as_list(role.data.get("rules"))):
                 item = as_dict(item)
-                groups, resources, verbs = (set(map(str, as_list(item.get(k)))) for k in ("apiGroups", "resources", "verbs"))
+                groups, resources, verbs = (set(map(str, as_list(item.get(k))))
+                                            for k in ("apiGroups", "resources", "verbs"))
                 if groups != {""} or not resources <= {"endpoints", "pods"} or not verbs <= {"get", "list", "watch"}:
                     yield Hit(role, ("rules", index), f"{role.label} (bound to {app.label}'s service account) may only "
                               "get/list/watch endpoints or pods in the core group")
         if not roles and spec.get("automountServiceAccountToken") is not False:
             yield Hit(app, (pod_spec_path(app) or ("spec",)) + ("automountServiceAccountToken",),
-                      "the pod mounts a service-account token it does not need; set automountServiceAccountToken: false")
+                      "the pod mounts a service-account token it does not need; "
+                      "set automountServiceAccountToken: false")
+
+
+def _binds(binding: Res, account: str, app: Res) -> bool:
+    """Whether `binding`'s subjects include `app`'s service account `account` (in its or the app's namespace)."""
+    return any(isinstance(s, dict) and s.get("kind") == "ServiceAccount" and s.get("name") == account
+               and s.get("namespace", binding.namespace) in (binding.namespace, app.namespace)
+               for s in as_list(binding.data.get("subjects")))
 
 
 def _effective(pod: dict[str, Any], container: dict[str, Any], key: str) -> Any:
@@ -151,7 +166,8 @@ def v11(view: View) -> Iterator[Hit]:
             context = as_dict(container.get("securityContext"))
             where = path + ("securityContext",)
             checks: list[tuple[bool, JsonPath, str, bool]] = [
-                (_effective(pod, container, "runAsNonRoot") is not True, ("runAsNonRoot",), "runAsNonRoot is not true", True),
+                (_effective(pod, container, "runAsNonRoot") is not True, ("runAsNonRoot",),
+                 "runAsNonRoot is not true", True),
                 (not ((as_int(_effective(pod, container, "runAsUser")) or 0) > 0), ("runAsUser",),
                  "runAsUser is not a numeric non-root user", True),
                 (as_dict(_effective(pod, container, "seccompProfile")).get("type") not in _SECCOMP, ("seccompProfile",),
@@ -171,7 +187,8 @@ def v11(view: View) -> Iterator[Hit]:
                     continue
                 if pod_level:  # report once, at the pod when the container does not set it itself
                     at = where + key if key[0] in context else spec_path + ("securityContext",) + key
-                    message = (f"container {name!r}: {message}" if key[0] in context else f"pod securityContext: {message}")
+                    message = (f"container {name!r}: {message}" if key[0] in context
+                               else f"pod securityContext: {message}")
                 else:
                     at = where + key
                 if message not in seen:
@@ -198,17 +215,22 @@ def v29(view: View) -> Iterator[Hit]:
         policies = [p for p in view.of_kind("NetworkPolicy") if p.namespace == app.namespace
                     and selector_matches(p.spec.get("podSelector"), labels)]
         if not policies:
-            yield Hit(app, ("spec", "template", "metadata", "labels"), f"no NetworkPolicy selects the pods of {app.label}")
+            yield Hit(app, ("spec", "template", "metadata", "labels"),
+                      f"no NetworkPolicy selects the pods of {app.label}")
             continue
         types: set[str] = set()
         for policy in policies:
             declared = policy.spec.get("policyTypes")
-            types |= set(map(str, declared)) if isinstance(declared, list) else {"Ingress"} | ({"Egress"} if "egress" in policy.spec else set())
+            if isinstance(declared, list):
+                types |= set(map(str, declared))
+            else:  # Kubernetes' default: Ingress, and Egress when the policy has egress rules
+                types |= {"Ingress"} | ({"Egress"} if "egress" in policy.spec else set())
         missing = [t for t in view.setting("networkPolicyTypes") or [] if t not in types]
         if missing:
             yield Hit(policies[0], ("spec", "policyTypes"), f"no NetworkPolicy of {app.label} has policyTypes "
                       f"{', '.join(missing)}")
-        names = {str(p.get("name")): as_int(p.get("containerPort")) for p in as_list(c.get("ports")) if isinstance(p, dict)}
+        names = {str(p.get("name")): as_int(p.get("containerPort"))
+                 for p in as_list(c.get("ports")) if isinstance(p, dict)}
         pinned = dist_range(erl_options(view, app, c_path))
         protected = {4369} | (set(range(pinned[0], pinned[1] + 1)) if pinned else set())
         selector = as_dict(app.spec.get("selector"))
@@ -276,13 +298,7 @@ def _ports(ports: list[int]) -> str:
     fix="Pin the image with an immutable tag or a digest (kustomize `images:`).",
 )
 def image_tag(view: View) -> Iterator[Hit]:
-    for res in _other_workloads(view):
-        for path, container in containers_of(res):
-            image = str(container.get("image", ""))
-            problem = _tag_problem(image)
-            if problem:
-                yield _image_hit(view, res, path + ("image",), image,
-                                 f"image of container {container.get('name')!r} {problem}")
+    yield from _image_hits(view, _other_workloads(view), _tag_problem)
 
 
 @rule(
@@ -301,7 +317,8 @@ def privileged(view: View) -> Iterator[Hit]:
             if context.get("privileged") is True:
                 yield Hit(res, path + ("securityContext", "privileged"), f"container {name!r} is privileged")
             if context.get("allowPrivilegeEscalation") is not False:
-                yield Hit(res, path + ("securityContext",), f"container {name!r}: allowPrivilegeEscalation is not false")
+                yield Hit(res, path + ("securityContext",),
+                          f"container {name!r}: allowPrivilegeEscalation is not false")
             added = {str(c).upper() for c in as_list(as_dict(context.get("capabilities")).get("add"))}
             if added & {"ALL", "SYS_ADMIN"}:
                 yield Hit(res, path + ("securityContext", "capabilities", "add"),
@@ -341,7 +358,8 @@ def host_access(view: View) -> Iterator[Hit]:
                 yield Hit(res, spec_path + (key,), f"the pod sets {key}: true")
         for index, volume in enumerate(as_list(pod.get("volumes"))):
             if isinstance(volume, dict) and "hostPath" in volume:
-                yield Hit(res, spec_path + ("volumes", index, "hostPath"), f"volume {volume.get('name')!r} is a hostPath")
+                yield Hit(res, spec_path + ("volumes", index, "hostPath"),
+                          f"volume {volume.get('name')!r} is a hostPath")
         for path, container in containers_of(res):
             for index, port in enumerate(as_list(container.get("ports"))):
                 if isinstance(port, dict) and port.get("hostPort") is not None:

@@ -16,12 +16,12 @@ Usage:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from ..findings import Located
 from .model import Res, View
-from .registry import CATALOGUE, Hit, document, resolve_id, rule
+from .registry import CATALOGUE, Hit, resolve_id, rule
 
 __all__ = ["ANNOTATION", "Clause", "Suppression", "parse", "MIN_REASON"]
 
@@ -86,8 +86,10 @@ def parse(value: object) -> tuple[list[Clause], list[str]]:
             problems.append(f"clause {number} names unknown rule(s) {', '.join(repr(n) for n in unknown)}")
         fixed = [r for r in known if not CATALOGUE[r].suppressible]
         if fixed:
+            hint = ("; change its severity in the policy instead" if all(CATALOGUE[r].tunable for r in fixed)
+                    else "")
             problems.append(f"clause {number}: {', '.join(fixed)} cannot be suppressed on a resource (it is not "
-                            "about one); change its severity in schemas/policy.yaml instead")
+                            f"about one){hint}")
         usable = tuple(r for r in known if CATALOGUE[r].suppressible)
         if usable:
             clauses.append(Clause(usable, reason))
@@ -114,13 +116,3 @@ def check_suppressions(view: View) -> Iterator[Hit]:
         for problem in parse(value)[1]:
             yield Hit(res, ("metadata", "annotations", ANNOTATION), f"{ANNOTATION}: {problem}")
 
-
-document(
-    "POLICY-FILE", family="policy", stage="the policy loader (no rule runs while the policy file is invalid)",
-    title="The policy file is valid",
-    why="""The severities and settings every rule reads come from `schemas/policy.yaml`; a typo there (an unknown
-    rule ID, a severity that does not exist, a condition the rule does not have) would silently change what is
-    checked.""",
-    fix="""Correct the file at the line named; it must match `schemas/policy.schema.json`, name only catalogue rules
-    and only their conditions.""",
-)

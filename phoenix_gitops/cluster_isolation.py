@@ -1,0 +1,254 @@
+"""The isolation check of the bootstrap manifests: an environment can only reach its own cluster.
+
+`bootstrap.py` generates, per environment, the Argo CD projects and Applications and the Flux GitRepository
+and Kustomizations under `clusters/<env>/`; this module says whether a set of such objects keeps every
+environment inside its own cluster (and so defines the API versions and folders the generator must use).
+`render` refuses to write bootstrap files that fail it, and the rule ISO-CLUSTER-DISTINCT (V36) reports its
+cross-environment part in `invoke check`.
+
+Usage:
+    findings = check_isolation(repo.select_envs("all"), {"prod": files})   # {path under clusters/prod: bytes}
+    check_isolation(envs, {"prod": objects})       # the objects as generated: the same checks, no line numbers
+    check_isolation(envs, {})                      # only V36: every environment names its own cluster
+"""
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .errors import InputError
+from .findings import Finding, sort_findings
+from .layout import Environment
+from .yamlio import Document, load_file, load_text
+
+__all__ = ["CLUSTERS", "ARGOCD", "FLUX", "ARGO_API", "FLUX_KUSTOMIZE_API", "FLUX_SOURCE_API", "check_isolation"]
+
+CLUSTERS = "clusters"
+"""The repo folder holding one bootstrap folder per environment (cluster)."""
+ARGOCD = "argocd"
+FLUX = "flux"
+ARGO_API = "argoproj.io/v1alpha1"
+FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
+FLUX_SOURCE_API = "source.toolkit.fluxcd.io/v1"
+_GLOB = re.compile(r"[*?\[\]!{}]")
+
+_Find = Callable[[str, Document, tuple[str | int, ...], str], None]
+"""Records one finding: (rule, document, JSON path for the line, message)."""
+
+
+def check_isolation(
+    envs: Sequence[Environment], bootstrap: Mapping[str, Mapping[str, bytes | dict[str, Any]]]
+) -> list[Finding]:
+    """Every way the bootstrap files can let an environment reach beyond its own cluster, as sorted findings.
+
+    `envs` are all environments of the repo (each must name a distinct cluster, server and Argo CD project:
+    rule V36); `bootstrap` maps an env name to its files as `bootstrap.files` returns them (or to the objects as
+    `bootstrap.objects` returns them: then findings carry no line numbers). Per environment:
+    each Application uses the env's project and server and a source inside `rendered/<env>/` from a
+    repository its project allows; its automated sync matches the env's `sync:`; the env's AppProject
+    allows only the env's server, no wildcard in sourceRepos, destinations or the cluster-resource list;
+    the `default` project is locked (no sourceRepos, no destinations); every Flux Kustomization path stays
+    inside `./rendered/<env>/` and sets no kubeConfig.
+    """
+    findings = _distinct_clusters(envs)
+    by_name = {env.name: env for env in envs}
+    for env_name, files in sorted(bootstrap.items()):
+        env = by_name.get(env_name)
+        if env is None:
+            message = f"no environment {env_name!r} for these bootstrap files"
+            findings.append(Finding("ISO-BOOTSTRAP-ENV", "error", message, f"{CLUSTERS}/{env_name}", env=env_name))
+            continue
+        findings += _check_env(env, files)
+    return sort_findings(findings)
+
+
+def _check_env(env: Environment, files: Mapping[str, bytes | dict[str, Any]]) -> list[Finding]:
+    docs: list[Document] = []
+    for rel, data in sorted(files.items()):
+        source = f"{CLUSTERS}/{env.name}/{rel}"
+        docs += [Document(source, 0, data, {})] if isinstance(data, dict) else load_text(data, source)
+    findings: list[Finding] = []
+
+    def find(rule: str, doc: Document, path: tuple[str | int, ...], message: str) -> None:
+        line, col = doc.position(path) if doc.lines else (None, None)
+        data = _dict(doc.data)
+        resource = f"{data.get('kind')}/{_name(doc)}"
+        findings.append(Finding(rule, "error", message, doc.source, line, col, env=env.name, resource=resource))
+
+    projects = {_name(d): d for d in docs if _is(d, ARGO_API, "AppProject")}
+    own = projects.get(env.argocd_project)
+    allowed_repos = {r for r in _list(_spec(own).get("sourceRepos")) if isinstance(r, str)} if own else set()
+    if "default" not in projects:
+        message = "no locked-down `default` AppProject among the bootstrap files"
+        findings.append(Finding("ISO-ARGO-DEFAULT-PROJECT", "error", message, f"{CLUSTERS}/{env.name}/{ARGOCD}",
+                                env=env.name))
+    for doc in docs:
+        if _is(doc, ARGO_API, "AppProject"):
+            _check_project(env, doc, find)
+        elif _is(doc, ARGO_API, "Application"):
+            _check_application(env, doc, allowed_repos, find)
+        elif _is(doc, FLUX_KUSTOMIZE_API, "Kustomization"):
+            _check_kustomization(env, doc, find)
+        elif not _is(doc, FLUX_SOURCE_API, "GitRepository"):
+            data = _dict(doc.data)
+            find("ISO-BOOTSTRAP-KIND", doc, ("kind",),
+                 f"$.kind: {data.get('apiVersion')} {data.get('kind')} does not belong among the bootstrap files")
+    return findings
+
+
+def _check_project(env: Environment, doc: Document, find: _Find) -> None:
+    name, spec = _name(doc), _spec(doc)
+    if name == "default":
+        for key in ("sourceRepos", "destinations"):
+            if _list(spec.get(key)):
+                find("ISO-ARGO-DEFAULT-PROJECT", doc, ("spec", key),
+                     f"$.spec.{key}: the default project must stay empty so nothing can land in it")
+        return
+    if name != env.argocd_project:
+        find("ISO-ARGO-PROJECT", doc, ("metadata", "name"),
+             f"$.metadata.name: AppProject {name!r} is not the project of environment {env.name} "
+             f"({env.argocd_project!r})")
+        return
+    for i, dest in enumerate(_list(spec.get("destinations"))):
+        dest = _dict(dest)
+        for key in ("server", "namespace", "name"):
+            if isinstance(dest.get(key), str) and _GLOB.search(dest[key]):
+                find("ISO-ARGO-WILDCARD", doc, ("spec", "destinations", i, key),
+                     f"$.spec.destinations[{i}].{key}: {dest[key]!r} is a pattern; name one cluster and namespace")
+        if dest.get("server") != env.server:
+            find("ISO-ARGO-DESTINATION", doc, ("spec", "destinations", i, "server"),
+                 f"$.spec.destinations[{i}].server: {dest.get('server')!r} is not the server of the {env.name} "
+                 f"cluster ({env.server!r})")
+        if "name" in dest and dest["name"] != env.cluster:
+            find("ISO-ARGO-DESTINATION", doc, ("spec", "destinations", i, "name"),
+                 f"$.spec.destinations[{i}].name: {dest['name']!r} is not the {env.name} cluster {env.cluster!r}")
+    repos = _list(spec.get("sourceRepos"))
+    if not repos:
+        find("ISO-ARGO-SOURCE", doc, ("spec",), "$.spec.sourceRepos: empty; list exactly this repository")
+    for i, repo in enumerate(repos):
+        if not isinstance(repo, str) or _GLOB.search(repo):
+            find("ISO-ARGO-WILDCARD", doc, ("spec", "sourceRepos", i),
+                 f"$.spec.sourceRepos[{i}]: {repo!r} is a pattern; list exactly this repository")
+    for i, item in enumerate(_list(spec.get("clusterResourceWhitelist"))):
+        item = _dict(item)
+        if any(isinstance(item.get(k), str) and _GLOB.search(item[k]) for k in ("group", "kind")):
+            find("ISO-ARGO-WILDCARD", doc, ("spec", "clusterResourceWhitelist", i),
+                 f"$.spec.clusterResourceWhitelist[{i}]: wildcard cluster-scoped kinds are not allowed")
+
+
+def _check_application(env: Environment, doc: Document, allowed_repos: set[str], find: _Find) -> None:
+    spec = _spec(doc)
+    if spec.get("project") != env.argocd_project:
+        find("ISO-ARGO-PROJECT", doc, ("spec", "project"),
+             f"$.spec.project: {spec.get('project')!r} is not the project of environment {env.name} "
+             f"({env.argocd_project!r})")
+    destination = _dict(spec.get("destination"))
+    if destination.get("server") != env.server:
+        find("ISO-ARGO-DESTINATION", doc, ("spec", "destination", "server"),
+             f"$.spec.destination.server: {destination.get('server')!r} is not the server of the {env.name} "
+             f"cluster ({env.server!r})")
+    if "name" in destination:
+        find("ISO-ARGO-DESTINATION", doc, ("spec", "destination", "name"),
+             "$.spec.destination.name: name the cluster by its server only")
+    sources = [("source", spec.get("source"))] if "source" in spec else []
+    sources += [(f"sources[{i}]", s) for i, s in enumerate(_list(spec.get("sources")))]
+    if not sources:
+        find("ISO-ARGO-SOURCE", doc, ("spec",), "$.spec: no source")
+    for label, source in sources:
+        source = _dict(source)
+        path = ("spec", "source") if label == "source" else ("spec", "sources", int(label[8:-1]))
+        if not _inside(source.get("path"), f"rendered/{env.name}/"):
+            find("ISO-ARGO-SOURCE", doc, path + ("path",),
+                 f"$.spec.{label}.path: {source.get('path')!r} is outside rendered/{env.name}/")
+        if source.get("repoURL") not in allowed_repos:
+            find("ISO-ARGO-SOURCE", doc, path + ("repoURL",),
+                 f"$.spec.{label}.repoURL: {source.get('repoURL')!r} is not in the sourceRepos of "
+                 f"{env.argocd_project}")
+    policy = _dict(spec.get("syncPolicy"))
+    automated = policy.get("automated")
+    if isinstance(automated, dict) and automated.get("enabled", True) is not False:
+        if not env.sync.automated:
+            find("ISO-ARGO-SYNC", doc, ("spec", "syncPolicy", "automated"),
+                 f"$.spec.syncPolicy.automated: environment {env.name} syncs manually "
+                 f"({env.file}: sync.automated is false)")
+        elif automated.get("prune") and not env.sync.prune:
+            find("ISO-ARGO-SYNC", doc, ("spec", "syncPolicy", "automated", "prune"),
+                 f"$.spec.syncPolicy.automated.prune: environment {env.name} does not allow pruning ({env.file})")
+
+
+def _check_kustomization(env: Environment, doc: Document, find: _Find) -> None:
+    spec = _spec(doc)
+    path, root = spec.get("path"), f"rendered/{env.name}/"
+    if not (isinstance(path, str) and path.startswith(f"./{root}") and _inside(path, root)):
+        find("ISO-FLUX-PATH", doc, ("spec", "path"), f"$.spec.path: {path!r} is outside ./rendered/{env.name}/")
+    if "kubeConfig" in spec:
+        find("ISO-FLUX-CLUSTER", doc, ("spec", "kubeConfig"),
+             "$.spec.kubeConfig: a Kustomization of this cluster must not apply to another cluster")
+
+
+def _distinct_clusters(envs: Sequence[Environment]) -> list[Finding]:
+    """V36: each environment is its own cluster: cluster names, servers and Argo CD projects all differ."""
+    findings = []
+    fields: tuple[tuple[str, str, Callable[[Environment], str], Callable[[Environment], str]], ...] = (
+        ("cluster", "cluster", lambda e: e.cluster, lambda e: e.cluster.lower()),
+        ("server", "server", lambda e: e.server, lambda e: _server_key(e.server)),
+        ("argocdProject", "Argo CD project", lambda e: e.argocd_project, lambda e: e.argocd_project),
+    )
+    for key, what, value, same in fields:
+        first: dict[str, Environment] = {}
+        for env in sorted(envs, key=lambda e: e.name):
+            seen = first.setdefault(same(env), env)
+            if seen is not env:
+                line, col = _position(env, key)
+                message = (
+                    f"$.{key}: {value(env)!r} is also the {what} of environment {seen.name} ({seen.file}); "
+                    "each environment must be its own cluster (V36)"
+                )
+                findings.append(Finding("ISO-CLUSTER-DISTINCT", "error", message, env.file, line, col, env=env.name))
+    return findings
+
+
+def _position(env: Environment, key: str) -> tuple[int | None, int | None]:
+    try:
+        docs = load_file(env.repo_root / env.file, name=env.file)
+    except InputError:
+        return None, None
+    return docs[0].position((key,)) if docs else (None, None)
+
+
+def _server_key(server: str) -> str:
+    """Servers that name the same API endpoint compare equal: case, a trailing slash and :443 do not count."""
+    key = server.strip().lower().rstrip("/")
+    return key[: -len(":443")] if key.startswith("https://") and key.endswith(":443") else key
+
+
+def _inside(path: Any, root: str) -> bool:
+    """True when the repo-relative `path` (optionally `./`-prefixed) names a folder under `root`."""
+    if not isinstance(path, str) or not path or path.startswith("/") or "\\" in path:
+        return False
+    parts = path.split("/")
+    if ".." in parts:
+        return False
+    return (posixpath.normpath(path) + "/").startswith(root) and posixpath.normpath(path) + "/" != root
+
+
+def _is(doc: Document, api_version: str, kind: str) -> bool:
+    return isinstance(doc.data, dict) and doc.data.get("apiVersion") == api_version and doc.data.get("kind") == kind
+
+
+def _name(doc: Document) -> Any:
+    return _dict(_dict(doc.data).get("metadata")).get("name")
+
+
+def _spec(doc: Document) -> dict[str, Any]:
+    return _dict(_dict(doc.data).get("spec"))
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

@@ -1,0 +1,138 @@
+"""Judging one overlay's build: parse what kustomize printed, validate every resource against the strict schema
+of its environment's Kubernetes version (or its CRD schema), then run the overlay's own rules.
+
+A finding is put at the source line that set the field, which needs the origin of its resource: a `Rendered`
+build has them, a plain `Output` does not. Judging a plain output says so instead of guessing: its verdict
+`needs_origins` when a schema problem or a rule's hit has to be located, a suppression has to be placed, or a
+rule asked for an origin. The overlay is then built again with origins and judged from that build; the schema
+problems found the first time are kept (`verdict.problems`), so only their locations are worked out again.
+
+Usage:
+    output = parse(overlay, kustomize_text, with_origins=False)       # Output (Rendered with origins)
+    verdict = judge(output, env, graph, schemas, policy)
+    if verdict.needs_origins:
+        verdict = judge(parse(overlay, text_with_origins, True), env, graph, schemas, policy, verdict.problems)
+    verdict.findings, verdict.rules           # the overlay's findings; its rule result (suppressions too)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, overload
+
+from . import rules
+from .findings import Finding, json_path
+from .kube_schemas import Problem, SchemaIndex, supported_versions
+from .kustomize import ORIGIN, strip_annotations
+from .layout import Environment, Overlay
+from .model import Origin, Output, Rendered
+from .rules.model import View
+from .sourcemap import locate, origin_of
+from .sources import SourceGraph
+from .yamlio import YamlError, load_rendered
+
+__all__ = ["MAX_RENDERED_BYTES", "Verdict", "OriginRequests", "parse", "judge"]
+
+MAX_RENDERED_BYTES = 64 * 1024 * 1024
+"""Largest kustomize output accepted for one overlay (Argo CD's own cap is 10 MB per directory app)."""
+
+SchemaProblems = list[tuple[int, Problem]]
+"""Schema problems of a build: (index of the resource, problem)."""
+
+
+@dataclass
+class Verdict:
+    """What judging one build found."""
+
+    findings: list[Finding] = field(default_factory=list)
+    """Schema problems at their source lines, else the overlay's own rules' findings."""
+    problems: SchemaProblems = field(default_factory=list)
+    """The schema problems (also before they are located)."""
+    view: View | None = None
+    """The rules' view of the build (when they ran), for the rules across environments."""
+    rules: rules.ViewRules | None = None
+    """The own rules' result (None when they did not run: schema errors, no policy, no schemas)."""
+    requests: OriginRequests | None = None
+    """What `view` reads in place of origins (None for a `Rendered` build)."""
+    needs_origins: bool = False
+    """The build has no origins and something needs them: judge the build with origins instead."""
+
+
+class OriginRequests:
+    """Stands in for the origins of a build made without them: answers an empty origin and remembers that
+    something asked (whatever it computed from that answer is then dropped)."""
+
+    def __init__(self) -> None:
+        self.asked = False
+
+    def __call__(self, index: int) -> Origin:
+        self.asked = True
+        return {}
+
+
+@overload
+def parse(overlay: Overlay, text: str, with_origins: Literal[True]) -> Rendered: ...
+@overload
+def parse(overlay: Overlay, text: str, with_origins: bool) -> Output: ...
+def parse(overlay: Overlay, text: str, with_origins: bool) -> Output:
+    """A build's output parsed; with origins, their annotations are taken out of the text and the resources
+    (the text is then byte-identical to a plain build). Raises YamlError when it cannot be read."""
+    resources = load_rendered(text, f"rendered/{overlay.id}", max_bytes=MAX_RENDERED_BYTES)
+    if not all(isinstance(resource, dict) for resource in resources):
+        raise YamlError(f"rendered/{overlay.id}", None, None, "YAML-SYNTAX", "a document is not a mapping")
+    if not with_origins:
+        return Output(overlay, text, tuple(resources))
+    origins = []
+    for resource in resources:
+        origins.append(origin_of(resource))
+        metadata = resource.get("metadata") or {}
+        annotations = metadata.get("annotations") or {}
+        annotations.pop(ORIGIN, None)
+        if "annotations" in metadata and not annotations:
+            del metadata["annotations"]
+    return Rendered(overlay, strip_annotations(text), tuple(resources), tuple(origins))
+
+
+def judge(output: Output, env: Environment, graph: SourceGraph, schemas: SchemaIndex, policy: rules.Policy | None,
+          problems: SchemaProblems | None = None) -> Verdict:
+    """The schema problems of `output` and, when there are none, its own rules' findings (`problems` are those
+    of an earlier judgement of the same text, which need not be validated again). Nothing is judged for a
+    Kubernetes version without schemas (`check` reports that once per environment)."""
+    if env.kubernetes_version not in supported_versions():
+        return Verdict()
+    if problems is None:
+        problems = [(index, problem) for index, resource in enumerate(output.resources)
+                    for problem in schemas.validate(_without_sops(resource), env.kubernetes_version)]
+    if problems:  # every schema problem is an error: the rules would read shapes nobody vouched for
+        if not isinstance(output, Rendered):
+            return Verdict(problems=problems, needs_origins=True)
+        return Verdict(_located(problems, output, env, graph), problems)
+    if policy is None:
+        return Verdict()
+    requests = None if isinstance(output, Rendered) else OriginRequests()
+    view = rules.view_of(env, output, graph, policy, schemas, requests)
+    own = rules.check_view(view, policy)
+    if requests is not None and requests.asked:
+        return Verdict(needs_origins=True)
+    return Verdict(own.findings, view=view, rules=own, requests=requests)
+
+
+def _located(problems: SchemaProblems, rendered: Rendered, env: Environment, graph: SourceGraph) -> list[Finding]:
+    """Every schema problem as a finding at the source line that set the field."""
+    findings = []
+    for index, problem in problems:
+        resource = rendered.resources[index]
+        label = f"{resource.get('kind')}/{(resource.get('metadata') or {}).get('name')}"
+        where = locate(graph, resource, problem.path, rendered.origins[index])
+        findings.append(Finding(
+            problem.rule, "error", f"{json_path(problem.path)}: {problem.message}",
+            where.path, where.line, where.col, env=env.name, app=rendered.overlay.app, resource=label,
+        ))
+    return findings
+
+
+def _without_sops(resource: dict[str, Any]) -> dict[str, Any]:
+    """A SOPS-encrypted object as the cluster receives it: Flux (or KSOPS) decrypts it and drops the top-level
+    `sops:` metadata before applying, so that block is not part of the Kubernetes schema."""
+    if isinstance(resource.get("sops"), dict):
+        return {key: value for key, value in resource.items() if key != "sops"}
+    return resource

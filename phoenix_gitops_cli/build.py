@@ -1,0 +1,101 @@
+"""The `render` and `check` tasks: build every overlay of the chosen environments, check it, write or report.
+
+Usage:
+    invoke render env=prod          # also `render prod`, `render --env prod`; `render all` for every one
+    invoke render all --check       # write nothing; exit 3 when rendered/ is stale
+    invoke check --format sarif     # every environment unless one is named
+"""
+from __future__ import annotations
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from rich.table import Table
+
+from phoenix_gitops import cache as caching
+from phoenix_gitops import check as checking
+from phoenix_gitops import errors, kustomize, layout, report
+from phoenix_gitops import render as rendering
+
+from .display import progress_bar, stderr, stdout
+from .exits import exits
+from .flags import ALL_ENVS_HELP, JOBS_HELP, task
+from .settings import NOT_GIVEN, Settings
+
+__all__ = ["check", "render"]
+
+CACHE_HELP = "Reuse results of overlays whose input files did not change (default on; --no-cache)."
+
+
+def _cache(repo: layout.Repo, kz: kustomize.Kustomize, use: bool) -> caching.RunCache | None:
+    return caching.RunCache.for_repo(repo.root, kz.version) if use else None
+
+
+def _summary(summaries: list[checking.EnvSummary]) -> Table:
+    table = Table("env", "cluster", "Kubernetes", "apps", "resources", "errors", "warnings", title="check summary")
+    for s in summaries:
+        table.add_row(s.env, s.cluster, s.kubernetes_version, str(s.apps), str(s.resources),
+                      f"[red]{s.errors}[/]" if s.errors else "0", f"[yellow]{s.warnings}[/]" if s.warnings else "0")
+    return table
+
+
+@task(
+    optional_positionals=["env"],
+    help={
+        "env": ALL_ENVS_HELP,
+        "check": "Write nothing; exit 3 if rendered/ differs from a fresh render.",
+        "jobs": JOBS_HELP,
+        "cache": CACHE_HELP,
+    },
+)
+@exits(interrupted="rendered/ and clusters/ are unchanged")
+def render(c: Context, env: str = layout.ALL, check: bool = False, jobs: int = NOT_GIVEN, cache: bool = True) -> None:
+    """Render overlays/<env>/<app> into rendered/<env>/<app>/manifest.yaml, atomically."""
+    settings = Settings.of(c)
+    repo = settings.repo()
+    envs = repo.select_envs(env)
+    kz = settings.kustomize()
+    with progress_bar(sum(len(e.overlays()) for e in envs), "kustomize build") as on_done:
+        result = rendering.render(repo, envs, kz, check=check, jobs=settings.jobs_or(jobs), on_done=on_done,
+                                  cache=_cache(repo, kz, cache))
+    for finding in result.findings:
+        print(finding)
+    if check and result.changed:
+        for path in result.changed:
+            print(f"stale: {path}")
+        wanted = layout.env_name(env)
+        hint = wanted if wanted == layout.ALL else f"env={wanted}"
+        raise Exit(f"rendered/ is stale ({len(result.changed)} file(s)); run `invoke render {hint}`",
+                   code=errors.EXIT_STALE)
+    for path in result.changed:
+        print(f"wrote: {path}")
+    state = "up to date" if not result.changed else f"{len(result.changed)} file(s) changed"
+    print(f"{', '.join(result.envs)}: {result.files} file(s) with kustomize {result.kustomize_version}, {state}")
+
+
+@task(
+    optional_positionals=["env"],
+    help={
+        "env": ALL_ENVS_HELP,
+        "format": f"Output format: {', '.join(report.FORMATS)}.",
+        "jobs": JOBS_HELP,
+        "cache": CACHE_HELP,
+    },
+)
+@exits(interrupted="nothing was written")
+def check(c: Context, env: str = layout.ALL, format: str = "text", jobs: int = NOT_GIVEN, cache: bool = True) -> None:
+    """Check sources, builds and strict schemas; findings at path:line:col. Exit 1 on errors, 4 on tool failure."""
+    if format not in report.FORMATS:
+        raise errors.UsageError(f"unknown format {format!r}; use one of {', '.join(report.FORMATS)}")
+    settings = Settings.of(c)
+    repo = settings.repo()
+    envs = repo.select_envs(env)
+    kz = settings.kustomize()
+    with progress_bar(sum(len(e.overlays()) for e in envs), "check") as on_done:
+        result = checking.run_check(repo, envs, kz, jobs=settings.jobs_or(jobs), on_done=on_done,
+                                    cache=_cache(repo, kz, cache), outputs=False)
+    stdout.out(report.format_report(result, format), end="")
+    (stdout if format == "text" else stderr).print(_summary(result.summaries))
+    for message in result.tool_errors:
+        stderr.print(f"tool failure: {message}", markup=False)
+    if result.exit_code:
+        raise Exit(code=result.exit_code)
