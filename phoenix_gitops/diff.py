@@ -15,11 +15,13 @@ Inside a resource, list items are matched as Kubernetes merges them (`merge_keys
 `containerPort`, `mountPath` or `port`); a reorder is reported as a note, not a rewrite.
 
 Masked is what `check` detects as a secret, with the same detector and the repository's policy
-(`rules.secrets.repo_detector`): every value of a Secret's `data`/`stringData`; env values and ConfigMap keys
-whose name is one of the policy's `secretNames` (SECRET_KEY_BASE, CLOAK_KEY, *_PASS, *SIGNING_SALT, JOKEN_*, ...)
-or whose value has a high-entropy run; and, in any string, tokens of a known format (`ghp_...`, `AKIA...`),
-private keys and the credentials of URLs. A masked value that differs still shows as a changed line (`<masked>`
--> `<masked, changed>`).
+(`rules.secrets.repo_detector`): every value of a Secret's `data`/`stringData`; env values, ConfigMap keys,
+annotations, labels, ExternalSecret template keys and `--flag=value` command-line arguments whose name is one of
+the policy's `secretNames` (SECRET_KEY_BASE, CLOAK_KEY, *_PASS, *SIGNING_SALT, JOKEN_*, ...) or whose value has a
+high-entropy run; and, in any string, tokens of a known format (`ghp_...`, `AKIA...`), private keys and the
+credentials of URLs (userinfo and query-string credentials). The command line prints the result through its
+redaction layer (`redaction.Redactor`), which also masks the repository's literal secret values. A masked value
+that differs still shows as a changed line (`<masked>` -> `<masked, changed>`).
 
 Usage:
     result = diff_revisions(repo, find_kustomize(), base=None)     # merge-base with main .. working tree
@@ -44,7 +46,7 @@ from .kustomize import Kustomize
 from .layout import ALL, Repo, env_name
 from .merge_keys import item_key, list_key, matching_index
 from .model import Rendered
-from .rules.secrets import repo_detector
+from .rules.secrets import command_line, repo_detector
 from .secret_detector import MASK, SecretDetector
 from .yamlio import dump_yaml, load_text
 
@@ -168,6 +170,12 @@ def _counterpart(item: Any, index: int, other: Any, key: str | None) -> Any:
 
 
 _MISSING = object()
+_NAMED_VALUES = {
+    "*": (("metadata", "annotations"), ("metadata", "labels")),
+    "ExternalSecret": (("metadata", "annotations"), ("metadata", "labels"), ("spec", "target", "template", "data")),
+}
+"""Mappings whose values are masked when their key names a secret (or the value is one by entropy), by kind, as
+`rules.secrets.scanned` reads them for the SEC-* rules."""
 
 
 def _mask_value(value: Any, other: Any, new_side: bool) -> str:
@@ -186,9 +194,16 @@ def _mask(value: Any, other: Any, new_side: bool, kind: str, detector: SecretDet
                 (kind == "Secret" and path in (("data",), ("stringData",)))
                 or (kind == "ConfigMap" and path in (("data",), ("binaryData",)) and detector.is_secret_value(k, v))
                 or (entry_name is not None and k == "value" and detector.is_secret_value(entry_name, v))
+                or (path in _NAMED_VALUES.get(kind, _NAMED_VALUES["*"]) and detector.is_secret_value(k, v))
             )
             result[k] = _mask_value(v, o, new_side) if secret else _mask(v, o, new_side, kind, detector, path + (k,))
         return result
+    if isinstance(value, list) and path[-1:] in (("command",), ("args",)):
+        named = {index for index, name, part in command_line(value, path[-1])
+                 if name != path[-1] and detector.is_secret_value(name, part)}
+        before = other if isinstance(other, list) else []
+        value = [_mask_value(item, before[index] if index < len(before) else _MISSING, new_side)
+                 if index in named else item for index, item in enumerate(value)]
     if isinstance(value, list):
         key = list_key(value, other if isinstance(other, list) else [])
         return [_mask(item, _counterpart(item, i, other, key), new_side, kind, detector, path + ("[]",))

@@ -18,6 +18,10 @@ written when the tag was pushed (`new_app --image <tag>@<digest>` writes it too)
 environment), checked on a scratch copy first, and renders every environment; on any failure nothing is left
 behind.
 
+Ctrl-C or SIGTERM before anything is written leaves nothing (the scratch copy is removed); after a write it
+raises `signals.Interrupted`, which says what was written (the overlay, or the new app, and whether the render
+was swapped in).
+
 Usage:
     result = set_image(repo, kz, "prod", "api", "sha256:...", digest_envs=("staging", "prod"))
     result = promote(repo, kz, "api", "staging", "prod", digest_envs=("staging", "prod"))
@@ -27,7 +31,6 @@ from __future__ import annotations
 
 import shutil
 import stat
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +47,8 @@ from .images import ImageRef, format_entry, image_entries, parse_image, recorded
 from .kustomize import Kustomize
 from .layout import ALL, Environment, Overlay, Repo
 from .scaffold import APP_NAME, DEFAULT_IMAGE_PREFIX, scaffold
+from .signals import Interrupted, signals_as_interrupts, signals_held, steps_done
+from .tempdirs import temp_folder
 from .yamlio import DELETE, edit_mapping, load_text
 
 __all__ = [
@@ -157,9 +162,9 @@ def _require_digest(repo: Repo, env: str, ref: ImageRef, digest_envs: tuple[str,
 
 @contextmanager
 def scratch_copy(repo: Repo) -> Iterator[Repo]:
-    """A throw-away copy of the config repository's sources (no `rendered/`, `clusters/`, hidden folders)."""
-    parent = Path(tempfile.mkdtemp(prefix="phoenix-gitops-edit-"))
-    try:
+    """A throw-away copy of the config repository's sources (no `rendered/`, `clusters/`, hidden folders), in
+    a `tempdirs.temp_folder` (removed after the block, also on Ctrl-C or SIGTERM; pruned after a kill)."""
+    with temp_folder("edit") as parent:
         root = parent / "repo"
         root.mkdir()
         for child in repo.root.iterdir():
@@ -171,15 +176,13 @@ def scratch_copy(repo: Repo) -> Iterator[Repo]:
             else:
                 shutil.copy2(child, root / child.name, follow_symlinks=False)
         yield Repo(root)
-    finally:
-        shutil.rmtree(parent, ignore_errors=True)
 
 
 def _check_with(repo: Repo, files: dict[str, str], env_names: list[str], kz: Kustomize, jobs: int | None,
                 what: str) -> None:
     """Run the check of `env_names` on a scratch copy with `files` (repo-relative path -> text) written into it;
     InputError listing the errors if it would fail."""
-    with scratch_copy(repo) as scratch:
+    with signals_as_interrupts(), scratch_copy(repo) as scratch:
         for rel, text in files.items():
             target = scratch.root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -228,8 +231,19 @@ def _edit_image(repo: Repo, kz: Kustomize, environment: Environment, app: str,
     if new_text == text:
         return result
     _check_with(repo, {rel: new_text}, [environment.name], kz, jobs, f"setting {app}'s image in {environment.name}")
-    write_atomic(path, new_text)
-    changed = _render(repo, [environment], kz, jobs, f"wrote {rel}")
+    with signals_as_interrupts():
+        steps = steps_done()
+        try:
+            with signals_held():
+                write_atomic(path, new_text)
+            changed = _render(repo, [environment], kz, jobs, f"wrote {rel}")
+        except KeyboardInterrupt:
+            if steps_done() == steps:
+                raise  # before the overlay was replaced: nothing was written
+            if steps_done() == steps + 1:
+                raise Interrupted(f"{rel} was written, {environment.name} was not re-rendered (rendered/ and "
+                                  f"clusters/ unchanged); run `invoke render env={environment.name}`") from None
+            raise Interrupted(f"{rel} was written and {environment.name} re-rendered") from None
     return EditResult(result.path, result.env, app, result.before, result.after, True, changed, notes)
 
 
@@ -326,17 +340,24 @@ def new_app(repo: Repo, kz: Kustomize, name: str, image: str | None = None,
     _check_with(repo, files, [e.name for e in envs], kz, jobs, f"the scaffold of {name}")
     folders = sorted({rel.rsplit("/", 1)[0] for rel in files})
     created: list[Path] = []
-    try:
-        for folder in folders:
-            target = repo.root / folder
-            create_folder(target, {rel.rsplit("/", 1)[1]: text.encode("utf-8")  # fails if it appeared meanwhile
-                                   for rel, text in files.items() if rel.rsplit("/", 1)[0] == folder})
-            created.append(target)
-        changed = rendering.render(repo, envs, kz, jobs=jobs).changed
-    except BaseException as err:
-        for target in reversed(created):
-            shutil.rmtree(target, ignore_errors=True)
-        if isinstance(err, GitopsError):
-            err.args = (f"nothing was written: {err}",)
-        raise
+    with signals_as_interrupts():
+        steps = steps_done()
+        try:
+            for folder in folders:
+                target = repo.root / folder
+                with signals_held(step=False):  # created and recorded, for the removal below
+                    create_folder(target, {rel.rsplit("/", 1)[1]: text.encode("utf-8")  # fails if it appeared
+                                           for rel, text in files.items() if rel.rsplit("/", 1)[0] == folder})
+                    created.append(target)
+            changed = rendering.render(repo, envs, kz, jobs=jobs).changed
+        except BaseException as err:
+            if isinstance(err, KeyboardInterrupt) and steps_done() > steps:  # the render swapped its output in
+                raise Interrupted(f"{name} was created ({', '.join(folders)}) and every environment "
+                                  "re-rendered") from None
+            with signals_held(step=False):
+                for target in reversed(created):
+                    shutil.rmtree(target, ignore_errors=True)
+            if isinstance(err, GitopsError):
+                err.args = (f"nothing was written: {err}",)
+            raise
     return NewAppResult(name, tuple(sorted(files)), changed)

@@ -8,6 +8,8 @@ Usage:
 """
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "GitopsError",
     "UsageError",
@@ -15,6 +17,7 @@ __all__ = [
     "ToolError",
     "KustomizeError",
     "LockBusyError",
+    "WriteError",
     "EXIT_OK",
     "EXIT_FINDINGS",
     "EXIT_USAGE",
@@ -70,3 +73,17 @@ class LockBusyError(GitopsError):
     """Another render holds the lock on `rendered/`."""
 
     exit_code = EXIT_LOCKED
+
+
+class WriteError(GitopsError):
+    """A file or folder could not be written: no permission, a read-only or full file system, a file-size limit
+    or a quota. The message names the path and the cause; what was being replaced keeps its previous content."""
+
+    exit_code = EXIT_TOOL
+
+    @classmethod
+    def of(cls, path: object, doing: str, err: OSError) -> WriteError:
+        """`<path>: cannot <doing>: No space left on device (ENOSPC); nothing was changed`."""
+        name = errno.errorcode.get(err.errno or 0)
+        cause = f"{err.strerror or err} ({name})" if name else str(err.strerror or err)
+        return cls(f"{path}: cannot {doing}: {cause}; nothing was changed")

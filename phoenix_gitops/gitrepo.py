@@ -8,6 +8,7 @@ Usage:
     git = GitRepo.of(repo.root)                  # UsageError if repo.root is not in a git work tree
     commit = git.merge_base("main")              # the commit `invoke diff` compares against
     with git.worktree(commit) as tree:           # a detached checkout in a temp folder, always removed
+    git.prune_worktrees()                        # what killed runs left (`worktree` does it first)
         base = Repo(tree / git.prefix)
     for entry in git.log("overlays/prod/api/kustomization.yaml"):
         text = git.show(entry.commit, "overlays/prod/api/kustomization.yaml")
@@ -15,16 +16,15 @@ Usage:
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ToolError, UsageError
-from .signals import signals_as_interrupts
+from .signals import run_child, signals_as_interrupts, signals_held
+from .tempdirs import owner_gone, remove, temp_folder
 
 __all__ = ["GitRepo", "Commit", "GIT_TIMEOUT"]
 
@@ -52,8 +52,7 @@ def _git(args: list[str], cwd: Path, check: bool = True) -> subprocess.Completed
     environ = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in ("GIT_CONFIG_NOSYSTEM",)}
     environ.update(LC_ALL="C", GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
     try:
-        proc = subprocess.run(["git", *_SAFE, *args], cwd=cwd, capture_output=True, timeout=GIT_TIMEOUT,
-                              env=environ, stdin=subprocess.DEVNULL)
+        proc = run_child(["git", *_SAFE, *args], GIT_TIMEOUT, environ, cwd=cwd)
     except FileNotFoundError:
         raise ToolError("git not found: install git to compare revisions or read history") from None
     except subprocess.TimeoutExpired:
@@ -126,18 +125,32 @@ class GitRepo:
         """A detached checkout of `commit` in a new temp folder outside the user's work tree.
 
         The user's work tree, index and HEAD are never touched. The checkout is removed (and git's record of it
-        pruned) when the block ends, also on an error, Ctrl-C or SIGTERM.
+        pruned) when the block ends, also on an error, Ctrl-C or SIGTERM; the checkouts a killed run left are
+        removed first (`prune_worktrees`).
         """
-        parent = Path(tempfile.mkdtemp(prefix="phoenix-gitops-base-"))
-        tree = parent / "tree"
-        try:
-            with signals_as_interrupts():
+        self.prune_worktrees()
+        with signals_as_interrupts(), temp_folder("base") as parent:
+            tree = parent / "tree"
+            try:
                 _git(["worktree", "add", "--detach", "--quiet", str(tree), commit], self.top)
                 yield tree
-        finally:
-            _git(["worktree", "remove", "--force", str(tree)], self.top, check=False)
-            shutil.rmtree(parent, ignore_errors=True)
-            _git(["worktree", "prune"], self.top, check=False)
+            finally:
+                with signals_held(step=False):
+                    _git(["worktree", "remove", "--force", str(tree)], self.top, check=False)
+                    remove(parent)
+                    _git(["worktree", "prune"], self.top, check=False)
+
+    def prune_worktrees(self) -> list[Path]:
+        """Remove the checkouts `worktree` made for runs that have ended (killed before they could remove them),
+        and git's records of checkouts whose folder is gone; returns the folders removed."""
+        proc = _git(["worktree", "list", "--porcelain"], self.top, check=False)
+        listed = [Path(line[len("worktree "):]) for line in proc.stdout.decode("utf-8", "replace").splitlines()
+                  if line.startswith("worktree ")]
+        stale = [tree.parent for tree in listed if tree.name == "tree" and owner_gone(tree.parent)]
+        for parent in stale:
+            remove(parent)
+        _git(["worktree", "prune"], self.top, check=False)
+        return stale
 
     def log(self, rels: list[str]) -> list[Commit]:
         """Commits that touched any of `rels` (config-repo relative paths), newest first."""

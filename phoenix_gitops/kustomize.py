@@ -5,7 +5,8 @@ Finding it, in order: the `KUSTOMIZE` environment variable (a path or command na
 running Python, where `pip install` put the pinned kubectl), then `kustomize` and `kubectl` on PATH.
 Versions older than kustomize v5 are refused.
 
-Builds run as argv lists with a timeout, the default `LoadRestrictionsRootOnly` restrictor, no plugins, no
+Builds run as argv lists with a timeout, each in a process group of its own (stopped with it when the run is
+interrupted: `signals.run_child`), the default `LoadRestrictionsRootOnly` restrictor, no plugins, no
 Helm, and an environment without network proxies, credentials, kubeconfig or a `git` to fetch remote bases.
 
 Usage:
@@ -22,7 +23,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,8 @@ from .cache import cache_dir
 from .errors import KustomizeError, ToolError
 from .files import replace_file
 from .layout import Overlay
+from .signals import run_child
+from .tempdirs import temp_folder
 
 __all__ = ["Kustomize", "TimedOut", "find_kustomize", "strip_annotations", "MIN_MAJOR", "DEFAULT_TIMEOUT",
            "BUILD_FLAGS", "ORIGIN", "MARKER"]
@@ -105,7 +107,7 @@ class Kustomize:
         one to find out, as `scheduler.build_unit` does).
         """
         root = _repo_root(overlays[0])
-        with tempfile.TemporaryDirectory(prefix="phoenix-gitops-") as top:
+        with temp_folder("build") as top:
             resources = [os.path.relpath(overlays[0].path, top)]
             if len(overlays) > 1:
                 resources = [f"o{index}" for index in range(len(overlays))]
@@ -130,14 +132,7 @@ class Kustomize:
 
     def _run(self, target: Path, label: str, root: str) -> str:
         try:
-            proc = subprocess.run(
-                self.argv(target),
-                capture_output=True,
-                timeout=self.timeout,
-                env=_build_env(),
-                cwd=target,
-                stdin=subprocess.DEVNULL,
-            )
+            proc = run_child(self.argv(target), self.timeout, _build_env(), cwd=target)
         except subprocess.TimeoutExpired:
             raise TimedOut(f"{label}: kustomize timed out after {self.timeout:g}s") from None
         except OSError as err:
@@ -220,7 +215,7 @@ def _version_answer(argv: list[str], limit: float, source: str) -> tuple[int, st
     if isinstance(known, str):
         return 0, known
     try:
-        proc = subprocess.run(argv, capture_output=True, timeout=limit, stdin=subprocess.DEVNULL, env=_build_env())
+        proc = run_child(argv, limit, _build_env())
     except subprocess.TimeoutExpired:
         raise ToolError(f"{argv[0]} did not answer `{' '.join(argv[1:])}` within {limit:g}s") from None
     except OSError as err:

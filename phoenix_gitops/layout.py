@@ -33,6 +33,7 @@ __all__ = [
     "RepoSettings",
     "Overlay",
     "KUSTOMIZATION_FILES",
+    "not_regular_kustomizations",
     "ENV_FILE",
     "SETTINGS_FILE",
     "ALL",
@@ -71,6 +72,9 @@ class Overlay:
             path = self.path / name
             if path.is_file():
                 return path, f"{self.rel}/{name}"
+        broken = not_regular_kustomizations(self.path, self.rel)
+        if broken:
+            raise _not_regular(broken)
         raise UsageError(f"{self.rel}: no kustomization file")
 
 
@@ -134,17 +138,25 @@ class Environment:
         return f"overlays/{self.name}/{ENV_FILE}"
 
     def overlays(self) -> list[Overlay]:
-        """The app overlays of this environment, sorted by app name."""
-        found = []
+        """The app overlays of this environment, sorted by app name.
+
+        A folder whose kustomization file is not a regular file (a folder, a link to nothing, a pipe) is an
+        InputError naming every one: skipping it would make `render` delete that app's output."""
+        found: list[Overlay] = []
+        broken: list[tuple[str, str]] = []
         with os.scandir(self.path) as entries:  # os.scandir: one listing, no stat per entry (hundreds of apps)
             folders = sorted(e.name for e in entries if e.is_dir(follow_symlinks=False))
         for name in folders:
+            rel = f"overlays/{self.name}/{name}"
             if any(os.path.isfile(os.path.join(self.path, name, f)) for f in KUSTOMIZATION_FILES):
-                rel = f"overlays/{self.name}/{name}"
                 if not _NAME.match(name):
                     raise InputError(f"{rel}: error LAYOUT-NAME app folder name {name!r} must be lowercase letters, "
                                      "digits and dashes")
                 found.append(Overlay(self.name, name, self.path / name, rel))
+            else:
+                broken += not_regular_kustomizations(self.path / name, rel)
+        if broken:
+            raise _not_regular(broken)
         return found
 
 
@@ -274,6 +286,29 @@ class Repo:
         else:
             raise UsageError(f"unknown environment {value!r}; known: {', '.join(known)} (or {ALL})")
         return [self.environment(name) for name in names]
+
+
+def not_regular_kustomizations(folder: Path, rel: str) -> list[tuple[str, str]]:
+    """(repo-relative path, message) for each kustomization file name in `folder` (repo-relative `rel`) that
+    exists but is not a regular file (a folder, a link to nothing, a pipe): kustomize cannot read it.
+
+    Usage:
+        not_regular_kustomizations(repo.root / "overlays/prod/api", "overlays/prod/api")
+        # [('overlays/prod/api/kustomization.yaml', 'is a folder, not a file; kustomize cannot read it ...')]
+    """
+    found = []
+    for name in KUSTOMIZATION_FILES:
+        path = folder / name
+        if not os.path.lexists(path) or path.is_file():
+            continue
+        what = "a folder" if path.is_dir() else "a link to nothing" if path.is_symlink() else "not a regular file"
+        found.append((f"{rel}/{name}", f"is {what}, not a file; kustomize cannot read it: replace it by the "
+                      "kustomization file"))
+    return found
+
+
+def _not_regular(broken: list[tuple[str, str]]) -> InputError:
+    return InputError("\n".join(f"{path}: error SRC-MISSING {message}" for path, message in broken))
 
 
 def env_name(selector: str) -> str:

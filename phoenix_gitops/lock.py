@@ -16,21 +16,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import LockBusyError
+from .errors import LockBusyError, WriteError
 
 __all__ = ["output_lock", "shared_lock"]
 
 
 @contextmanager
 def output_lock(path: Path) -> Iterator[None]:
-    """Hold the exclusive lock at `path` (created if missing) for the duration of the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold the exclusive lock at `path` (created if missing) for the duration of the block; WriteError (exit 4)
+    naming the path and the cause when it cannot be created or written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise WriteError.of(path, "create the lock file", err) from None
     try:
         _acquire(fd, path, fcntl.LOCK_EX)
-        os.ftruncate(fd, 0)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        os.write(fd, f"pid={os.getpid()} started={stamp}\n".encode())
+        _stamp(fd, path)
         yield
     finally:
         os.close(fd)  # closing releases the flock
@@ -49,6 +51,16 @@ def shared_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _stamp(fd: int, path: Path) -> None:
+    """Write the holder (pid, start time) into the lock file, for the message a second render shows."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid={os.getpid()} started={stamp}\n".encode())
+    except OSError as err:
+        raise WriteError.of(path, "write the lock file", err) from None
 
 
 def _acquire(fd: int, path: Path, mode: int) -> None:

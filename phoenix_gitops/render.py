@@ -1,9 +1,11 @@
 """Render overlays into `rendered/<env>/<app>/manifest.yaml`: atomically, deterministically, under a lock.
 
 Every overlay of the selected environments is built first (in parallel). Only when all of them built does
-anything change on disk: each environment's files are written to a temp folder beside `rendered/<env>` and
-swapped in with two renames while signals are held back. On an error, Ctrl-C or SIGTERM the previous output is
-untouched and no temp folder is left; a render killed outright is cleaned up by the next one.
+anything change on disk, and then all of it or nothing: every changed output folder of every selected environment
+(`rendered/<env>`, `clusters/<env>`) is written to a temp folder beside it, and only when all are written are they
+swapped in, while signals are held back (`files.swap_folders`). On an error (WriteError when a folder cannot be
+written: it names the path and the cause), Ctrl-C or SIGTERM the previous output is untouched and no temp folder
+is left; a render killed outright is cleaned up by the next one.
 
 Usage:
     repo = Repo(Path("."))
@@ -21,7 +23,7 @@ from . import bootstrap
 from .cache import RunCache
 from .check import CheckReport, run_check
 from .errors import GitopsError, InputError, ToolError
-from .files import changed_files, recover_folders, swap_folder
+from .files import changed_files, recover_folders, swap_folders
 from .findings import Finding, errors_in
 from .kustomize import Kustomize
 from .layout import Environment, Overlay, Repo
@@ -88,8 +90,7 @@ def render(
     lock_path = repo.rendered / LOCK_FILE
     with (shared_lock(lock_path) if check else output_lock(lock_path)), signals_as_interrupts():
         if not check:
-            for output in OUTPUT_ROOTS:
-                recover_folders(repo.root / output)
+            recover_folders(*(repo.root / output for output in OUTPUT_ROOTS))
         report = run_check(repo, envs, kustomize, jobs=jobs, on_done=on_done, cache=cache)
         if report.tool_errors:
             raise ToolError("\n".join(report.tool_errors))
@@ -100,9 +101,7 @@ def render(
                  for folder, files in _env_trees(repo, env, outputs[env.name], report.rendered[env.name]).items()}
         changes = {folder: changed_files(folder, files) for folder, files in trees.items()}
         if not check:
-            for folder, diff in changes.items():
-                if diff:
-                    swap_folder(folder, trees[folder])
+            swap_folders({folder: trees[folder] for folder, diff in changes.items() if diff})
     changed = [f"{folder.relative_to(repo.root).as_posix()}/{rel}" for folder, diff in changes.items() for rel in diff]
     return RenderResult(
         envs=tuple(outputs),

@@ -18,12 +18,14 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from types import TracebackType
 from typing import NamedTuple
 
 from .errors import GitopsError, ToolError
 from .kustomize import Kustomize, TimedOut
 from .layout import Overlay
+from .signals import children_may_start, signals_as_interrupts, signals_held, stop_children
 
 __all__ = ["BATCH_SIZE", "Built", "BuildQueue", "SortOptions", "build_unit", "plan", "workers_for"]
 
@@ -85,8 +87,10 @@ class BuildQueue:
     """Builds on a pool of `workers` threads, in the units `plan` makes, results in the order they finish.
 
     Overlays passed to `later` are built with origins in batches of their own: a batch goes out when BATCH_SIZE
-    of them wait or when nothing else is building. Leaving the `with` block waits for running builds and drops
-    the ones not started (after Ctrl-C, say).
+    of them wait or when nothing else is building. Inside the `with` block SIGTERM and SIGHUP interrupt as Ctrl-C
+    does. Leaving it normally waits for running builds; leaving it on an error or an interrupt drops the builds
+    not started and stops the running kustomize processes with their process groups (`signals.stop_children`),
+    so it returns within about `signals.GRACE` seconds.
     """
 
     def __init__(self, kustomize: Kustomize, workers: int, sort_options: SortOptions) -> None:
@@ -94,13 +98,34 @@ class BuildQueue:
         self._pool = ThreadPoolExecutor(max_workers=workers)
         self._running: set[Future[list[Built]]] = set()
         self._waiting: list[Overlay] = []
+        self._interrupts = ExitStack()
 
     def __enter__(self) -> BuildQueue:
+        self._interrupts.enter_context(signals_as_interrupts())
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=error is not None)
+        with self._interrupts:
+            if error is None:
+                try:
+                    self._pool.shutdown(wait=True)
+                    return
+                except BaseException:
+                    self._stop()
+                    raise
+            self._stop()
+
+    def _stop(self) -> None:
+        """Drop the builds not started, stop the running ones, wait for the threads (a second interrupt held back
+        meanwhile)."""
+        with signals_held(step=False):
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            stop_children()
+            try:
+                self._pool.shutdown(wait=True)
+            finally:
+                children_may_start()
 
     def build(self, overlays: Sequence[Overlay], origins: bool) -> None:
         """Start building `overlays` (with or without origins) now."""
@@ -118,6 +143,16 @@ class BuildQueue:
             if len(self._waiting) >= BATCH_SIZE or (self._waiting and not self._running):
                 waiting, self._waiting = self._waiting, []
                 self.build(waiting, origins=True)
-            done, self._running = wait(self._running, return_when=FIRST_COMPLETED)
+            done, self._running = _first_finished(self._running)
             for future in done:
                 yield from future.result()
+
+
+def _first_finished(running: set[Future[list[Built]]]) -> tuple[set[Future[list[Built]]], set[Future[list[Built]]]]:
+    """`wait` for the first build to finish, taking signals only between short waits: an interrupt raised inside
+    `concurrent.futures` could leave one of its locks held, and the pool would then never finish stopping."""
+    while True:
+        with signals_held(step=False):  # a signal meanwhile is raised as the block ends, at a safe point
+            done, pending = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
+        if done or not pending:
+            return done, pending

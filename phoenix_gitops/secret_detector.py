@@ -4,7 +4,9 @@ A value is a secret when
 - its name (an env variable, a ConfigMap key) matches one of the policy's `secretNames` (glob patterns, compared
   case-insensitively): `SECRET_KEY_BASE`, `CLOAK_KEY`, `*_PASS`, `*SIGNING_SALT`, `JOKEN_*`, ...;
 - it contains a token of a known format (AWS access key ID, GitHub, GitLab and Slack tokens, Stripe live keys,
-  Google API keys, JSON Web Tokens), a PEM private key, or a URL with a literal password (`scheme://user:pw@host`);
+  Google API keys, JSON Web Tokens), a PEM private key, a URL with a literal password (`scheme://user:pw@host`)
+  or a credential in a query string (`?private_token=`, `access_token`, `token`, `password`, `sig`,
+  `X-Amz-Signature`, ... as `CREDENTIAL_PARAMETERS` lists);
 - it contains a long run of base64 or hex characters whose Shannon entropy is over the limit (detect-secrets'
   measure and defaults: 4.5 bits per character for base64, 3.0 for hex, runs of at least 20 characters).
 
@@ -16,10 +18,12 @@ Usage:
     detector.is_secret_name("DB_PASS")                        # True
     detector.token_kind("AKIA" + "A" * 16)                    # 'an AWS access key ID'
     detector.redact("postgres://app:hunter2@db/app")          # 'postgres://<masked>@db/app'
+    detector.redact("https://git.example.org/x?private_token=abc")  # 'https://git.example.org/x?private_token=<masked>'
 """
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -27,8 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "SecretDetector", "Entropy", "DEFAULT_SECRET_NAMES", "TOKEN_FORMATS", "BASE64_CHARS", "HEX_CHARS", "MASK",
-    "entropy", "is_literal",
+    "SecretDetector", "Entropy", "DEFAULT_SECRET_NAMES", "TOKEN_FORMATS", "CREDENTIAL_PARAMETERS", "BASE64_CHARS",
+    "HEX_CHARS", "MASK", "entropy", "is_literal", "merge_spans",
 ]
 
 DEFAULT_SECRET_NAMES = (
@@ -53,10 +57,20 @@ TOKEN_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 """(what it is, pattern) of every token format recognised by its shape."""
 
+CREDENTIAL_PARAMETERS = (
+    "private_token", "access_token", "refresh_token", "id_token", "auth_token", "token", "password", "passwd", "pwd",
+    "secret", "client_secret", "api_key", "apikey", "key", "sig", "signature", "X-Amz-Signature", "X-Amz-Credential",
+    "X-Amz-Security-Token", "X-Goog-Signature", "X-Goog-Credential",
+)
+"""Query parameters whose value is a credential (compared case-insensitively): `https://host/x?private_token=...`."""
+
 _REFERENCE = re.compile(r"\$\([A-Za-z_][A-Za-z0-9_]*\)|\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 """`$(VAR)` (Kubernetes dependent variables) and `${VAR}` references: not literal values."""
 _URL_USERINFO = re.compile(
     r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>(?P<user>[^\s/@:]*)(?::(?P<password>[^\s/@]*))?)@"
+)
+_QUERY_CREDENTIAL = re.compile(
+    rf"[?&;](?:{'|'.join(re.escape(p) for p in CREDENTIAL_PARAMETERS)})=(?P<value>[^&#;\s\"'<>`]+)", re.IGNORECASE
 )
 _PRIVATE_KEY = re.compile(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----(?:.*?-----END[A-Z0-9 ]*PRIVATE KEY-----|.*)", re.S)
 _DIGEST = re.compile(r"sha(?:256|384|512):[0-9a-fA-F]{32,}")
@@ -123,8 +137,12 @@ class SecretDetector:
         >>> [SecretDetector().is_secret_name(n) for n in ("CLOAK_KEY", "db_pass", "LIVE_VIEW_SIGNING_SALT", "PHX_HOST")]
         [True, True, True, False]
         """
-        upper = name.upper()
-        return any(fnmatch.fnmatchcase(upper, pattern.upper()) for pattern in self.names)
+        return self._names_pattern.match(name.upper()) is not None
+
+    @functools.cached_property
+    def _names_pattern(self) -> re.Pattern[str]:
+        """The glob patterns of `names` as one regular expression (of upper-case names)."""
+        return re.compile("|".join(fnmatch.translate(pattern.upper()) for pattern in self.names) or "(?!)")
 
     @staticmethod
     def token_kind(value: str) -> str | None:
@@ -149,6 +167,12 @@ class SecretDetector:
             ):
                 found.append(match)
         return found
+
+    @staticmethod
+    def query_credentials(value: str) -> list[re.Match[str]]:
+        """The credentials in query strings of `value` (`?private_token=...`, `&X-Amz-Signature=...`, as
+        `CREDENTIAL_PARAMETERS` lists; a `$(VAR)` value is none). Each match's `value` group spans what to hide."""
+        return [m for m in _QUERY_CREDENTIAL.finditer(value) if is_literal(m.group("value"))]
 
     def high_entropy(self, value: str) -> Entropy | None:
         """The first run of base64/hex characters in `value` over the entropy limit, or None.
@@ -176,7 +200,7 @@ class SecretDetector:
 
     def secrets_in(self, value: str) -> list[str]:
         """The parts of `value` that are secrets by their shape (tokens, private keys, URL credentials), in order."""
-        return [value[start:end] for start, end in self._spans(value)]
+        return [value[start:end] for start, end in self.secret_spans(value)]
 
     def redact(self, value: str, mask: str = MASK) -> str:
         """`value` with every part that is a secret by its shape replaced by `mask`.
@@ -185,20 +209,32 @@ class SecretDetector:
         'url=https://<masked>@git.example.org/x key=<masked>'
         """
         out, at = [], 0
-        for start, end in self._spans(value):
+        for start, end in self.secret_spans(value):
             out += [value[at:start], mask]
             at = end
         return "".join(out) + value[at:]
 
-    def _spans(self, value: str) -> list[tuple[int, int]]:
-        """Sorted, non-overlapping (start, end) of the secret parts of `value`."""
+    def secret_spans(self, value: str) -> list[tuple[int, int]]:
+        """Sorted, non-overlapping (start, end) of the parts of `value` that are secrets by their shape: tokens,
+        private keys, URL credentials (a bare user of an http(s) URL included) and query-string credentials."""
+        if not value:
+            return []
         spans = [m.span() for _, pattern in TOKEN_FORMATS for m in pattern.finditer(value)]
-        spans += [m.span() for m in _PRIVATE_KEY.finditer(value)]
-        spans += [m.span("userinfo") for m in self.url_credentials(value)]
-        merged: list[tuple[int, int]] = []
-        for start, end in sorted(spans):
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-            else:
-                merged.append((start, end))
-        return merged
+        if "PRIVATE KEY" in value:
+            spans += [m.span() for m in _PRIVATE_KEY.finditer(value)]
+        if "@" in value:
+            spans += [m.span("userinfo") for m in self.url_credentials(value, bare_user=True)]
+        if "=" in value:
+            spans += [m.span("value") for m in self.query_credentials(value)]
+        return merge_spans(spans)
+
+
+def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`spans` sorted, with overlapping and touching ones joined: `[(4, 9), (0, 2), (8, 12)]` -> `[(0, 2), (4, 12)]`."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged

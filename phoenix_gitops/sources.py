@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .findings import Finding
-from .layout import KUSTOMIZATION_FILES, Overlay
+from .layout import KUSTOMIZATION_FILES, Overlay, not_regular_kustomizations
 from .own_schemas import check
 from .yamlio import Document, YamlError, load_file, load_text
 
@@ -110,7 +110,11 @@ class _Reader:
         self.seen.add(real)
         file = next((folder / name for name in KUSTOMIZATION_FILES if (folder / name).is_file()), None)
         if file is None:
-            self.find("SRC-MISSING", "no kustomization.yaml in this folder", self.rel(folder))
+            broken = not_regular_kustomizations(folder, self.rel(folder))
+            for path, message in broken:
+                self.find("SRC-MISSING", message, path)
+            if not broken:
+                self.find("SRC-MISSING", "no kustomization.yaml in this folder", self.rel(folder))
             return
         rel = self.rel(file)
         self.graph.kustomizations.append(rel)

@@ -7,27 +7,40 @@ Usage:
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from invoke.context import Context
 from invoke.exceptions import Exit
 from rich.table import Table
 
 from phoenix_gitops import cache as caching
 from phoenix_gitops import check as checking
-from phoenix_gitops import errors, kustomize, layout, report
+from phoenix_gitops import errors, kustomize, layout, report, signals
 from phoenix_gitops import render as rendering
 
 from .display import progress_bar, stderr, stdout
-from .exits import exits
+from .exits import EXIT_INTERRUPTED, exits
 from .flags import ALL_ENVS_HELP, JOBS_HELP, task
+from .interrupts import interrupted_saying
 from .settings import NOT_GIVEN, Settings
 
 __all__ = ["check", "render"]
 
+RENDER_INTERRUPTED = "rendered/ and clusters/ are unchanged"
 CACHE_HELP = "Reuse results of overlays whose input files did not change (default on; --no-cache)."
 
 
-def _cache(repo: layout.Repo, kz: kustomize.Kustomize, use: bool) -> caching.RunCache | None:
-    return caching.RunCache.for_repo(repo.root, kz.version) if use else None
+@contextmanager
+def _cache(repo: layout.Repo, kz: kustomize.Kustomize, use: bool) -> Iterator[caching.RunCache | None]:
+    """The repository's result cache (None with --no-cache); what went wrong with it is a warning at the end
+    (a cache never fails a run)."""
+    cache = caching.RunCache.for_repo(repo.root, kz.version) if use else None
+    try:
+        yield cache
+    finally:
+        for line in cache.warnings if cache is not None else ():
+            stderr.print(f"warning: {line}", markup=False)
 
 
 def _summary(summaries: list[checking.EnvSummary]) -> Table:
@@ -47,16 +60,29 @@ def _summary(summaries: list[checking.EnvSummary]) -> Table:
         "cache": CACHE_HELP,
     },
 )
-@exits(interrupted="rendered/ and clusters/ are unchanged")
+@exits(interrupted=RENDER_INTERRUPTED)
 def render(c: Context, env: str = layout.ALL, check: bool = False, jobs: int = NOT_GIVEN, cache: bool = True) -> None:
     """Render overlays/<env>/<app> into rendered/<env>/<app>/manifest.yaml, atomically."""
     settings = Settings.of(c)
     repo = settings.repo()
     envs = repo.select_envs(env)
     kz = settings.kustomize()
-    with progress_bar(sum(len(e.overlays()) for e in envs), "kustomize build") as on_done:
-        result = rendering.render(repo, envs, kz, check=check, jobs=settings.jobs_or(jobs), on_done=on_done,
-                                  cache=_cache(repo, kz, cache))
+    swapped = f"rendered/ and clusters/ hold the new render of {', '.join(e.name for e in envs)}"
+    steps = signals.steps_done()
+    try:
+        with _cache(repo, kz, cache) as run_cache, \
+                progress_bar(sum(len(e.overlays()) for e in envs), "kustomize build") as on_done:
+            result = rendering.render(repo, envs, kz, check=check, jobs=settings.jobs_or(jobs), on_done=on_done,
+                                      cache=run_cache)
+    except KeyboardInterrupt:
+        if check or signals.steps_done() == steps:
+            raise  # before the swap (RENDER_INTERRUPTED)
+        raise Exit(f"interrupted: {swapped}", code=EXIT_INTERRUPTED) from None
+    with interrupted_saying(RENDER_INTERRUPTED if check else swapped):
+        _rendered(env, check, result)
+
+
+def _rendered(env: str, check: bool, result: rendering.RenderResult) -> None:
     for finding in result.findings:
         print(finding)
     if check and result.changed:
@@ -90,9 +116,9 @@ def check(c: Context, env: str = layout.ALL, format: str = "text", jobs: int = N
     repo = settings.repo()
     envs = repo.select_envs(env)
     kz = settings.kustomize()
-    with progress_bar(sum(len(e.overlays()) for e in envs), "check") as on_done:
+    with _cache(repo, kz, cache) as run_cache, progress_bar(sum(len(e.overlays()) for e in envs), "check") as on_done:
         result = checking.run_check(repo, envs, kz, jobs=settings.jobs_or(jobs), on_done=on_done,
-                                    cache=_cache(repo, kz, cache), outputs=False)
+                                    cache=run_cache, outputs=False)
     stdout.out(report.format_report(result, format), end="")
     (stdout if format == "text" else stderr).print(_summary(result.summaries))
     for message in result.tool_errors:

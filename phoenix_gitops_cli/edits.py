@@ -17,12 +17,13 @@ from phoenix_gitops import layout
 from .display import spinner
 from .exits import exits
 from .flags import APP_HELP, ENV_HELP, JOBS_HELP, task
+from .interrupts import interrupted_saying
 from .settings import NOT_GIVEN, Settings
 
 __all__ = ["new_app", "promote", "set_image"]
 
-EDIT_INTERRUPTED = ("the overlay is either unchanged or completely written, and rendered/ unchanged; "
-                    "`invoke render all --check` says whether a render is due")
+EDIT_INTERRUPTED = "nothing was written"
+"""Before the overlay is replaced; after, the library raises `signals.Interrupted` saying what was written."""
 
 
 def _edited(result: editing.EditResult) -> None:
@@ -40,9 +41,11 @@ def _edited(result: editing.EditResult) -> None:
 
 def _edit(c: Context, what: str, edit: Callable[[Settings], editing.EditResult]) -> None:
     settings = Settings.of(c)
-    with spinner(f"{what}: check, write, render"):
+    with interrupted_saying(None), spinner(f"{what}: check, write, render"):
         result = edit(settings)
-    _edited(result)
+    done = f"{result.path} was written and {result.env} re-rendered" if result.changed else EDIT_INTERRUPTED
+    with interrupted_saying(done):
+        _edited(result)
 
 
 @task(
@@ -92,11 +95,12 @@ def promote(c: Context, app: str, from_: str, to: str, jobs: int = NOT_GIVEN) ->
 def new_app(c: Context, name: str, image: str = "", jobs: int = NOT_GIVEN) -> None:
     """Scaffold a new app: base/<name>/ and an overlay per environment, checked and rendered."""
     settings = Settings.of(c)
-    with spinner(f"scaffolding {name}: check, write, render every environment"):
+    with interrupted_saying(None), spinner(f"scaffolding {name}: check, write, render every environment"):
         result = editing.new_app(settings.repo(), settings.kustomize(), name, image or None, settings.digest_envs,
                                  settings.image_prefix, jobs=settings.jobs_or(jobs))
-    for path in result.files:
-        print(f"created: {path}")
-    for path in result.rendered:
-        print(f"wrote: {path}")
-    print(f"{name}: scaffolded and rendered; adjust sizes, replicas and secrets, then commit")
+    with interrupted_saying(f"{name} was created and every environment re-rendered"):
+        for path in result.files:
+            print(f"created: {path}")
+        for path in result.rendered:
+            print(f"wrote: {path}")
+        print(f"{name}: scaffolded and rendered; adjust sizes, replicas and secrets, then commit")

@@ -25,17 +25,21 @@ from invoke.exceptions import Exit, ParseError
 from invoke.program import Program
 
 from phoenix_gitops.errors import EXIT_USAGE
+from phoenix_gitops.redaction import Redactor
+from phoenix_gitops.signals import install_interrupts, interrupts_received
+from phoenix_gitops.tempdirs import prune
 
 from .build import check, render
 from .develop import crd_schemas
+from .display import redacted_output
 from .edits import new_app, promote, set_image
 from .executor import Executor
-from .exits import EXIT_BROKEN_PIPE
+from .exits import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
 from .flags import GitopsTask
 from .review import diff, history
 from .settings import DEFAULTS, SECTION, find_repo_root
 
-__all__ = ["NAME", "TASKS", "GitopsProgram", "main", "namespace"]
+__all__ = ["NAME", "TASKS", "GitopsProgram", "main", "namespace", "run"]
 
 NAME = "phoenix-gitops"
 TASKS: tuple[GitopsTask, ...] = (render, check, diff, history, set_image, promote, new_app, crd_schemas)
@@ -92,11 +96,26 @@ class GitopsProgram(Program):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the program on `argv` (default: the command line); returns the exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
+    code = 0
     try:
-        GitopsProgram().run([NAME, *args])
+        with redacted_output(Redactor()):  # what invoke prints before a task runs (its parse errors) too
+            GitopsProgram().run([NAME, *args])
     except SystemExit as done:
-        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except KeyboardInterrupt:  # while invoke printed a task's message
+        code = 1
     except BrokenPipeError:  # `phoenix-gitops --list | head`: stop writing, and let nothing flush at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    return 0
+    if code == 1 and interrupts_received():  # invoke turns Ctrl-C outside a task (while parsing) into exit 1
+        print("interrupted: nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return code
+
+
+def run() -> int:
+    """The console script: SIGTERM and SIGHUP interrupt as Ctrl-C does from the first moment on, what killed
+    runs left in the temp dir is pruned, then `main`."""
+    install_interrupts()
+    prune()
+    return main()

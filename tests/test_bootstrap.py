@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import PROJECT, leftovers, run_cli, tree_bytes
+from conftest import PROJECT, leftovers, run_program, tree_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -260,16 +260,17 @@ def test_committed_clusters_folder_is_current():
     assert sorted(p.name for p in (PROJECT / "clusters").iterdir()) == sorted(ENVS)
 
 
+@pytest.mark.slow  # runs kustomize (no fixture marks it slow)
 def test_render_all_check_passes_on_the_shipped_repo():
-    proc = run_cli(["render", "all", "--check"], PROJECT, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "up to date" in proc.stdout
+    result = run_program(["render", "all", "--check"], PROJECT)
+    assert result.code == 0, result.stdout + result.stderr
+    assert "up to date" in result.stdout
 
 
 def test_render_writes_bootstrap_files_and_check_catches_a_hand_edit(fixture_repo):
     root = fixture_repo("minimal")
-    proc = run_cli(["render", "all"], root)
-    assert proc.returncode == 0, proc.stderr
+    result = run_program(["render", "all"], root)
+    assert result.code == 0, result.stderr
     assert sorted(tree_bytes(root / "clusters")) == [
         "dev/argocd/application-dev-hello.yaml",
         "dev/argocd/appproject-default.yaml",
@@ -289,18 +290,18 @@ def test_render_writes_bootstrap_files_and_check_catches_a_hand_edit(fixture_rep
         {"server": "https://prod-1.k8s.example.org:6443", "namespace": "hello"},
         {"server": "https://prod-1.k8s.example.org:6443", "namespace": "world"},
     ]
-    assert run_cli(["render", "all", "--check"], root).returncode == 0
+    assert run_program(["render", "all", "--check"], root).code == 0
     edited = root / "clusters/prod/argocd/appproject-phoenix-prod.yaml"
     edited.write_text(edited.read_text().replace("namespace: world", "namespace: '*'"))
     (root / "clusters/dev/argocd/extra.yaml").write_text("kind: ConfigMap\n")
     before = tree_bytes(root / "clusters")
-    proc = run_cli(["render", "all", "--check"], root)
-    assert proc.returncode == 3
-    assert "stale: clusters/dev/argocd/extra.yaml" in proc.stdout
-    assert "stale: clusters/prod/argocd/appproject-phoenix-prod.yaml" in proc.stdout
+    result = run_program(["render", "all", "--check"], root)
+    assert result.code == 3
+    assert "stale: clusters/dev/argocd/extra.yaml" in result.stdout
+    assert "stale: clusters/prod/argocd/appproject-phoenix-prod.yaml" in result.stdout
     assert tree_bytes(root / "clusters") == before
-    assert run_cli(["render", "all"], root).returncode == 0
-    assert run_cli(["render", "all", "--check"], root).returncode == 0
+    assert run_program(["render", "all"], root).code == 0
+    assert run_program(["render", "all", "--check"], root).code == 0
     assert not (root / "clusters/dev/argocd/extra.yaml").exists() and leftovers(root / "clusters") == []
 
 
@@ -327,21 +328,21 @@ def test_render_writes_bootstrap_files_and_check_catches_a_hand_edit(fixture_rep
 def test_bad_settings_file_exits_1_with_file_line_and_writes_nothing(fixture_repo, settings_text, expected):
     root = fixture_repo("minimal")
     (root / "gitops.yaml").write_text(settings_text)
-    proc = run_cli(["render", "all"], root)
-    assert proc.returncode == 1
-    assert expected in proc.stderr
-    assert "Traceback" not in proc.stderr and "s3cr3t" not in proc.stdout + proc.stderr
+    result = run_program(["render", "all"], root)
+    assert result.code == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr and "s3cr3t" not in result.stdout + result.stderr
     assert tree_bytes(root / "rendered") == {} and not (root / "clusters").exists()
 
 
 def test_missing_settings_file_exits_1_and_keeps_previous_output(fixture_repo):
     root = fixture_repo("minimal")
-    assert run_cli(["render", "all"], root).returncode == 0
+    assert run_program(["render", "all"], root).code == 0
     before = tree_bytes(root)
     (root / "gitops.yaml").unlink()
-    proc = run_cli(["render", "all"], root)
-    assert proc.returncode == 1
-    assert "gitops.yaml: error SRC-SETTINGS file not found" in proc.stderr and "Traceback" not in proc.stderr
+    result = run_program(["render", "all"], root)
+    assert result.code == 1
+    assert "gitops.yaml: error SRC-SETTINGS file not found" in result.stderr and "Traceback" not in result.stderr
     assert {k: v for k, v in tree_bytes(root).items() if k != "gitops.yaml"} == {
         k: v for k, v in before.items() if k != "gitops.yaml"
     }

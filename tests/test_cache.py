@@ -97,7 +97,7 @@ def test_a_stale_entry_with_a_valid_checksum_is_rebuilt(fixture_repo, kz, broken
 
 
 def test_cli_check_uses_and_bypasses_the_cache(fixture_repo, kz, tmp_path):
-    from conftest import run_cli
+    from conftest import run_program
 
     root = fixture_repo("minimal")
     folder = str(tmp_path / "cli-cache")
@@ -105,10 +105,10 @@ def test_cli_check_uses_and_bypasses_the_cache(fixture_repo, kz, tmp_path):
     failing.write_text(f'#!/bin/sh\nif [ "$1" = version ]; then echo {kz.version}; exit 0; fi\n'
                        'echo "Error: boom" >&2\nexit 1\n')
     failing.chmod(0o755)
-    assert run_cli(["check"], root, PHOENIX_GITOPS_CACHE=folder).returncode == 0
-    assert run_cli(["check"], root, PHOENIX_GITOPS_CACHE=folder, KUSTOMIZE=str(failing)).returncode == 0
-    bypass = run_cli(["check", "--no-cache"], root, PHOENIX_GITOPS_CACHE=folder, KUSTOMIZE=str(failing))
-    assert bypass.returncode == 1 and "KUSTOMIZE-BUILD" in bypass.stdout
+    assert run_program(["check"], root, PHOENIX_GITOPS_CACHE=folder).code == 0
+    assert run_program(["check"], root, PHOENIX_GITOPS_CACHE=folder, KUSTOMIZE=str(failing)).code == 0
+    bypass = run_program(["check", "--no-cache"], root, PHOENIX_GITOPS_CACHE=folder, KUSTOMIZE=str(failing))
+    assert bypass.code == 1 and "KUSTOMIZE-BUILD" in bypass.stdout
 
 
 @pytest.mark.parametrize("damage", ["flip", "delete"])

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURE_REPOS, PROJECT, leftovers, run_cli, tree_bytes
+from conftest import FIXTURE_REPOS, PROJECT, leftovers, run_program, tree_bytes
 
 from phoenix_gitops.check import run_check
 from phoenix_gitops.kustomize import Kustomize
@@ -33,21 +33,22 @@ def test_every_case_has_an_expectation():
         assert set(expect) == {"rule", "path", "line", "message"}, case
 
 
+@pytest.mark.slow  # runs kustomize (no fixture marks it slow)
 @pytest.mark.parametrize("case", CASES)
 def test_broken_case_reports_its_rule_at_its_line_and_renders_nothing(tmp_path, case):
     expect = load_file(BROKEN / case / "expect.yaml")[0].data
     root = broken_repo(tmp_path, case)
     where = f"{expect['path']}:{expect['line']}:" if expect["line"] else f"{expect['path']}: "
-    proc = run_cli(["check"], root)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 1, output
+    result = run_program(["check"], root)
+    output = result.stdout + result.stderr
+    assert result.code == 1, output
     hits = [line for line in output.splitlines() if line.startswith(where) and f" {expect['rule']} " in line]
     assert hits, f"no {expect['rule']} at {where} in:\n{output}"
     assert any(expect["message"] in hit for hit in hits), hits
     assert "Traceback" not in output
 
-    render = run_cli(["render", "all"], root)
-    assert render.returncode == 1, render.stdout + render.stderr
+    render = run_program(["render", "all"], root)
+    assert render.code == 1, render.stdout + render.stderr
     assert where in render.stderr
     assert tree_bytes(root / "rendered") == {} and leftovers(root / "rendered") == []
 
@@ -143,11 +144,12 @@ def test_shipped_repo_checks_clean_in_every_env(kz):
     assert [(s.env, s.apps, s.errors) for s in report.summaries] == [("dev", 2, 0), ("prod", 2, 0), ("staging", 2, 0)]
 
 
+@pytest.mark.slow  # runs kustomize (no fixture marks it slow)
 def test_json_output_of_a_broken_repo_is_stable_and_exit_1(tmp_path):
     root = broken_repo(tmp_path, "k8s-unknown-field")
-    proc = run_cli(["check", "--env", "prod", "--format", "json"], root)
-    assert proc.returncode == 1
-    document = json.loads(proc.stdout)
+    result = run_program(["check", "--env", "prod", "--format", "json"], root)
+    assert result.code == 1
+    document = json.loads(result.stdout)
     assert document["version"] == 1
     assert document["findings"] == [{
         "rule": "K8S-SCHEMA", "severity": "error", "message": "$.spec.replicsa: unknown field 'replicsa'",
@@ -157,23 +159,24 @@ def test_json_output_of_a_broken_repo_is_stable_and_exit_1(tmp_path):
     assert document["environments"][0]["errors"] == 1
 
 
+@pytest.mark.slow  # runs kustomize (no fixture marks it slow)
 def test_every_finding_of_several_broken_overlays_is_reported(tmp_path):
     root = broken_repo(tmp_path, "k8s-unknown-field")
     shutil.copytree(BROKEN / "crd-unknown-field" / "base", root / "base", dirs_exist_ok=True)
-    proc = run_cli(["check"], root)
-    rules = [line.split(" ")[2] for line in proc.stdout.splitlines() if " error " in line]
+    result = run_program(["check"], root)
+    rules = [line.split(" ")[2] for line in result.stdout.splitlines() if " error " in line]
     assert rules == ["K8S-SCHEMA", "K8S-SCHEMA"]
-    assert "base/web/externalsecret.yaml:6:" in proc.stdout and "deployment-patch.yaml:6:" in proc.stdout
+    assert "base/web/externalsecret.yaml:6:" in result.stdout and "deployment-patch.yaml:6:" in result.stdout
 
 
 def test_unknown_format_is_a_usage_error(fixture_repo):
-    proc = run_cli(["check", "--format", "xml"], fixture_repo("minimal"))
-    assert proc.returncode == 2 and "unknown format 'xml'" in proc.stderr
+    result = run_program(["check", "--format", "xml"], fixture_repo("minimal"))
+    assert result.code == 2 and "unknown format 'xml'" in result.stderr
 
 
 def test_missing_kustomize_is_a_tool_error(fixture_repo):
-    proc = run_cli(["check"], fixture_repo("minimal"), KUSTOMIZE="/nonexistent/kustomize")
-    assert proc.returncode == 4
+    result = run_program(["check"], fixture_repo("minimal"), KUSTOMIZE="/nonexistent/kustomize")
+    assert result.code == 4
 
 
 ENCRYPTED = "ENC[AES256_GCM,data:c2VjcmV0dmFsdWU=,iv:aXZpdml2aXZpdml2,tag:dGFndGFndGFndGFn,type:str]"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PROJECT, run_cli, tree_bytes
+from conftest import PROJECT, run_program, tree_bytes
 from support import shipped_bootstrap as shipped_files
 
 from phoenix_gitops import bootstrap
@@ -106,10 +106,10 @@ def test_two_envs_sharing_a_server_are_refused_by_the_isolation_check(fixture_re
         "'https://prod-1.k8s.example.org:6443' is also the server of environment dev (overlays/dev/environment.yaml); "
         "each environment must be its own cluster (V36) [prod]",
     ]
-    proc = run_cli(["render", "all"], root)
-    assert proc.returncode == 1, proc.stderr
-    assert "overlays/prod/environment.yaml:4:1: error ISO-CLUSTER-DISTINCT $.server:" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    result = run_program(["render", "all"], root)
+    assert result.code == 1, result.stderr
+    assert "overlays/prod/environment.yaml:4:1: error ISO-CLUSTER-DISTINCT $.server:" in result.stderr
+    assert "Traceback" not in result.stderr
     assert tree_bytes(root / "rendered") == {} and not (root / "clusters").exists()
 
 

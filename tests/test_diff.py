@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, run_cli
+from conftest import PROJECT, run_program
 
 from phoenix_gitops import diff, layout, rules
 from phoenix_gitops.errors import InputError, UsageError
@@ -346,18 +346,18 @@ def test_env_vs_env_errors(fixture_repo, kz, source, target, app, message):
 
 def test_cli_exit_codes_and_formats(webapp_git, fixture_repo):
     change_feature(webapp_git)
-    proc = run_cli(["diff"], webapp_git)
-    assert proc.returncode == 0 and "+  replicas: 4" in proc.stdout, proc.stderr
-    proc = run_cli(["diff", "--format", "markdown", "--exit-code"], webapp_git)
-    assert proc.returncode == 1 and proc.stdout.startswith("### Rendered diff\n"), proc.stderr
+    result = run_program(["diff"], webapp_git)
+    assert result.code == 0 and "+  replicas: 4" in result.stdout, result.stderr
+    result = run_program(["diff", "--format", "markdown", "--exit-code"], webapp_git)
+    assert result.code == 1 and result.stdout.startswith("### Rendered diff\n"), result.stderr
     for args, message in ((["diff", "--base", "nope"], "bad revision 'nope'"),
                           (["diff", "--from", "prod"], "use --from and --to together"),
                           (["diff", "--format", "html"], "unknown format 'html'")):
-        proc = run_cli(args, webapp_git)
-        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+        result = run_program(args, webapp_git)
+        assert result.code == 2 and message in result.stderr and "Traceback" not in result.stderr
     minimal = fixture_repo("minimal")
-    proc = run_cli(["diff"], minimal)
-    assert proc.returncode == 2 and "not a git repository" in proc.stderr and "Traceback" not in proc.stderr
-    proc = run_cli(["diff", "--from", "dev", "--to", "prod", "--exit-code"], minimal)
-    assert proc.returncode == 1
-    assert "# world (dev \u2192 prod): 0 added, 1 removed, 0 changed (app removed)" in proc.stdout
+    result = run_program(["diff"], minimal)
+    assert result.code == 2 and "not a git repository" in result.stderr and "Traceback" not in result.stderr
+    result = run_program(["diff", "--from", "dev", "--to", "prod", "--exit-code"], minimal)
+    assert result.code == 1
+    assert "# world (dev \u2192 prod): 0 added, 1 removed, 0 changed (app removed)" in result.stdout

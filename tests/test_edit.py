@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, run_cli, tree_bytes
+from conftest import PROJECT, run_program, tree_bytes
 
 from phoenix_gitops import edit, layout, scaffold
 from phoenix_gitops import render as rendering
@@ -185,23 +185,23 @@ def test_new_app_leaves_nothing_behind_when_check_or_render_fails(shipped, kz, m
 def test_cli_set_image_promote_and_errors(shipped):
     root = shipped.root
     before = kustomization(shipped, "prod", "api").read_bytes()
-    proc = run_cli(["set-image", "prod", "api", "c0ffee1"], root)
-    assert proc.returncode == 2 and "takes only images pinned by digest" in proc.stderr
-    proc = run_cli(["set-image", "prod", "nope", D2], root)
-    assert proc.returncode == 2 and "unknown app 'nope'" in proc.stderr and "Traceback" not in proc.stderr
-    proc = run_cli(["promote", "api", "staging", "prod"], root)
-    assert proc.returncode == 0, proc.stderr
-    assert f"-> ghcr.io/acme/api@{D1}" in proc.stdout and "wrote: rendered/prod/api/manifest.yaml" in proc.stdout
+    result = run_program(["set-image", "prod", "api", "c0ffee1"], root)
+    assert result.code == 2 and "takes only images pinned by digest" in result.stderr
+    result = run_program(["set-image", "prod", "nope", D2], root)
+    assert result.code == 2 and "unknown app 'nope'" in result.stderr and "Traceback" not in result.stderr
+    result = run_program(["promote", "api", "staging", "prod"], root)
+    assert result.code == 0, result.stderr
+    assert f"-> ghcr.io/acme/api@{D1}" in result.stdout and "wrote: rendered/prod/api/manifest.yaml" in result.stdout
     assert changed_lines(before, kustomization(shipped, "prod", "api").read_bytes()) == [
         ("    digest: sha256:b92bf84fd9398018372e09c5a3b5cc552672f4c26e2e6029b28f5a45c7e9b3bc", f"    digest: {D1}")
     ]
     assert f"image: ghcr.io/acme/api@{D1}" in (root / "rendered/prod/api/manifest.yaml").read_text()
-    proc = run_cli(["new-app", "Bad"], root)
-    assert proc.returncode == 2 and "invalid app name" in proc.stderr and "Traceback" not in proc.stderr
+    result = run_program(["new-app", "Bad"], root)
+    assert result.code == 2 and "invalid app name" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_cli_promote_refusal_when_no_digest_is_recorded(shipped):
-    proc = run_cli(["promote", "--app", "api", "--from", "dev", "--to", "prod"], shipped.root)
-    assert proc.returncode == 1 and "without a recorded digest" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    result = run_program(["promote", "--app", "api", "--from", "dev", "--to", "prod"], shipped.root)
+    assert result.code == 1 and "without a recorded digest" in result.stderr
+    assert "Traceback" not in result.stderr
 

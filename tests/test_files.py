@@ -7,7 +7,7 @@ import stat
 import pytest
 from conftest import leftovers, tree_bytes
 
-from phoenix_gitops.files import changed_files, create_folder, recover_folders, replace_file, swap_folder
+from phoenix_gitops.files import changed_files, create_folder, recover_folders, replace_file, swap_folders
 
 FILES = {"api/manifest.yaml": b"kind: ConfigMap\n", "web/manifest.yaml": b"kind: Secret\n"}
 
@@ -15,7 +15,7 @@ FILES = {"api/manifest.yaml": b"kind: ConfigMap\n", "web/manifest.yaml": b"kind:
 def test_changed_files_lists_new_different_and_extra_files(tmp_path):
     target = tmp_path / "prod"
     assert changed_files(target, FILES) == ["api/manifest.yaml", "web/manifest.yaml"]  # no folder yet
-    swap_folder(target, FILES)
+    swap_folders({target: FILES})
     assert changed_files(target, FILES) == []
     (target / "web/manifest.yaml").write_bytes(b"edited\n")
     (target / "old/manifest.yaml").parent.mkdir()
@@ -25,7 +25,7 @@ def test_changed_files_lists_new_different_and_extra_files(tmp_path):
 
 def test_a_symlink_in_place_of_a_file_is_a_change(tmp_path):
     target = tmp_path / "prod"
-    swap_folder(target, FILES)
+    swap_folders({target: FILES})
     (target / "api/manifest.yaml").unlink()
     (target / "api/manifest.yaml").symlink_to(target / "web/manifest.yaml")
     assert changed_files(target, FILES) == ["api/manifest.yaml"]
@@ -33,8 +33,8 @@ def test_a_symlink_in_place_of_a_file_is_a_change(tmp_path):
 
 def test_swap_folder_leaves_exactly_the_files_readable_and_no_temp_folder(tmp_path):
     target = tmp_path / "rendered" / "prod"
-    swap_folder(target, {"stale.yaml": b"x"})
-    swap_folder(target, FILES)
+    swap_folders({target: {"stale.yaml": b"x"}})
+    swap_folders({target: FILES})
     assert tree_bytes(target) == FILES
     assert stat.S_IMODE((target / "api").stat().st_mode) == 0o755
     assert leftovers(tmp_path / "rendered") == []
@@ -46,7 +46,7 @@ def test_swap_folder_replaces_a_symlinked_folder_without_touching_its_target(tmp
     (elsewhere / "keep.yaml").write_bytes(b"keep")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "prod").symlink_to(elsewhere)
-    swap_folder(tmp_path / "out" / "prod", FILES)
+    swap_folders({tmp_path / "out" / "prod": FILES})
     assert tree_bytes(tmp_path / "out" / "prod") == FILES and not (tmp_path / "out" / "prod").is_symlink()
     assert tree_bytes(elsewhere) == {"keep.yaml": b"keep"}
 
@@ -62,8 +62,8 @@ def test_create_folder_refuses_a_folder_that_appeared_and_leaves_nothing_behind(
 
 def test_recover_folders_restores_a_swapped_out_folder_and_drops_temp_ones(tmp_path):
     out = tmp_path / "rendered"
-    swap_folder(out / "prod", FILES)
-    swap_folder(out / "dev", FILES)
+    swap_folders({out / "prod": FILES})
+    swap_folders({out / "dev": FILES})
     os.rename(out / "prod", out / ".old.prod.abc123")  # killed between the two renames
     (out / ".old.dev.def456").mkdir()  # killed before the old copy was removed
     (out / ".tmp.dev.xyz789" / "api").mkdir(parents=True)  # killed while writing

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import run_program
 
 from phoenix_gitops import edit, history, layout
 from phoenix_gitops.errors import UsageError
@@ -101,11 +101,11 @@ def test_history_outside_git_is_a_usage_error(fixture_repo):
 
 
 def test_cli_history(api_history):
-    proc = run_cli(["history", "--env", "prod", "--app", "api"], api_history)
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
+    result = run_program(["history", "--env", "prod", "--app", "api"], api_history)
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
     assert lines[0].split() == ["commit", "date", "author", "image"]
     assert lines[1].endswith(f"ghcr.io/acme/api@{D['b']}") and "Ada Lovelace" in lines[1]
     assert lines[-1] == f"roll back: invoke set-image prod api ghcr.io/acme/api@{D['a']}"
-    proc = run_cli(["history", "prod", "nope"], api_history)
-    assert proc.returncode == 2 and "unknown app 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+    result = run_program(["history", "prod", "nope"], api_history)
+    assert result.code == 2 and "unknown app 'nope'" in result.stderr and "Traceback" not in result.stderr

@@ -14,8 +14,9 @@ from conftest import PROJECT
 
 PACKAGE = PROJECT / "phoenix_gitops"
 FLOORS: list[tuple[str, set[str]]] = [
-    ("ground", {"errors", "findings", "signals", "secret_detector", "merge_keys", "images", "files", "lock"}),
-    ("read", {"yamlio", "own_schemas", "layout", "sources", "model"}),
+    ("ground", {"errors", "findings", "signals", "tempdirs", "secret_detector", "merge_keys", "images", "files",
+                "lock"}),
+    ("read", {"yamlio", "redaction", "own_schemas", "layout", "sources", "model"}),
     ("build", {"cache", "kustomize", "scheduler"}),
     ("judge", {"kube_schemas", "crds", "sourcemap", "rules", "cluster_isolation", "judge"}),
     ("pipeline", {"check"}),

@@ -332,3 +332,12 @@ def test_the_console_script_is_installed_and_runs_from_another_folder(fixture_re
     assert ALL in rendered.stdout and "Traceback" not in rendered.stderr
     wrong = script(["render", "--jobs", "x"], root)
     assert wrong.returncode == 2 and wrong.stderr == "--jobs: 'x' is not a whole number (0 or more)\n"
+
+
+def test_what_invokes_parser_prints_goes_through_the_redaction_too(fixture_repo):
+    token = "ghp_" + "a1B2c3D4e5" * 4  # a GitHub token format, typed where a task name or flag was due
+    root = fixture_repo("minimal")
+    for args in ([token], ["check", f"--{token}"]):
+        result = run_program(args, root)
+        assert result.code == 2, result
+        assert token not in result.stdout + result.stderr and "****" in result.stderr, result

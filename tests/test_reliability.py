@@ -543,9 +543,7 @@ SECRET_CASES = [
           BASE_K: with_resources("secret.yaml"),
           OVERLAY_K: overlay_patches("  - path: secret-patch.yaml\n"),
           "overlays/prod/web/secret-patch.yaml": secret_manifest("stringData: [hunter2-patch-9e9e]\n")},
-         commands=(CHECK, RENDER), where=OVERLAY_K, secrets=("hunter2-patch-9e9e",),
-         xfail="kustomize's stderr is passed on (KUSTOMIZE-BUILD): 'wrong node kind ... node contents: "
-               "[hunter2-patch-9e9e]' prints the patch; needs redaction of secret values in tool messages"),
+         commands=(CHECK, RENDER), where=OVERLAY_K, secrets=("hunter2-patch-9e9e",)),
 ]
 
 PATH_CASES = [
@@ -936,29 +934,14 @@ def test_interrupt_mid_render_exits_130_and_changes_nothing(tmp_path, rendered_r
     assert space.leftovers() == []
 
 
-def test_sigterm_to_the_render_alone_waits_for_the_running_build_then_exits_130(tmp_path, rendered_repos):
-    """`kill <pid>` (a CI runner cancelling, a supervisor stopping) reaches only the CLI, not its kustomize."""
-    space = workspace(tmp_path, rendered_repos["webapp"])
-    changed_input(space)
-    before = space.outputs()
-    with render_in_flight(space) as flight:
-        flight.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        flight.release()
-        result = flight.finish()
-    assert result.code == 130, str(result)
-    assert space.outputs() == before and space.leftovers() == []
-
-
-@pytest.mark.xfail(strict=True, reason="SIGTERM (or SIGINT) sent to the CLI alone raises KeyboardInterrupt in the "
-                   "main thread, but the build pool (scheduler.BuildQueue) then waits for the running kustomize (up to "
-                   "gitops.kustomize_timeout, 120 s) before the render can exit; the builds are not stopped")
 def test_sigterm_to_the_render_alone_stops_a_hanging_build_promptly(tmp_path, rendered_repos):
+    """`kill <pid>` (a CI runner cancelling, a supervisor stopping) reaches only the program: it stops its
+    kustomize (in a process group of its own) and exits without waiting for the build."""
     space = workspace(tmp_path, rendered_repos["webapp"])
     before = space.outputs()
     with render_in_flight(space) as flight:
         flight.proc.send_signal(signal.SIGTERM)
-        result = flight.finish(budget=5)
+        result = flight.finish(budget=2)
     assert result.code == 130, str(result)
     assert space.outputs() == before and space.leftovers() == []
 
@@ -972,17 +955,15 @@ def test_sigkill_mid_render_then_the_next_render_completes_and_cleans_up(tmp_pat
         flight.proc.wait()
     assert space.outputs() == before
     assert [p for p in space.leftovers() if not p.startswith("$TMPDIR/")] == []
-    # The killed process could not remove its kustomize work folder from $TMPDIR; the next render adds none.
-    killed_leaves = space.leftovers()
     del space.env["KUSTOMIZE"]
     result = run(("render", "prod"), space.root, space.env)
     assert result.code == 0, str(result)  # the kernel released the lock with the killed process
     assert b"replicas: 4" in space.outputs()["rendered/prod/web/manifest.yaml"]
-    assert space.leftovers() == killed_leaves
+    assert space.leftovers() == []  # what the killed process left in $TMPDIR is pruned
 
 
 def test_render_killed_between_its_two_renames_is_restored_by_the_next(tmp_path, rendered_repos):
-    """What SIGKILL leaves at the worst moment (`files.swap_folder`): the env folder moved aside, a temp folder
+    """What SIGKILL leaves at the worst moment (`files.swap_folders`): the env folder moved aside, a temp folder
     half written."""
     space = workspace(tmp_path, rendered_repos["webapp"])
     before = space.outputs()

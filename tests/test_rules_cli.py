@@ -1,4 +1,4 @@
-"""The rule catalogue end to end: `invoke check` / `invoke rules-doc` in a subprocess, on copies of fixture repos."""
+"""The rule catalogue end to end: `check` through the program, `invoke rules-doc`, on copies of fixture repos."""
 from __future__ import annotations
 
 import base64
@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, leftovers, run_cli, tree_bytes
+from conftest import PROJECT, leftovers, run_cli, run_program, tree_bytes
 from invoke import Context, Exit
 
 from phoenix_gitops_cli import develop
@@ -42,40 +42,41 @@ def shipped_copy(tmp_path: Path) -> Path:
 
 def test_five_rules_at_once_with_a_suppression(fixture_repo):
     root = fixture_repo("five-rules")
-    proc = run_cli(["check"], root)
-    assert proc.returncode == 1, proc.stderr
-    assert proc.stdout.split("check summary")[0] == FIVE_RULES
-    assert "│ prod │ prod-1  │ 1.34       │ 1    │ 12        │ 6      │ 0        │" in proc.stdout
+    result = run_program(["check"], root)
+    assert result.code == 1, result.stderr
+    assert result.stdout.split("check summary")[0] == FIVE_RULES
+    assert "│ prod │ prod-1  │ 1.34       │ 1    │ 12        │ 6      │ 0        │" in result.stdout
     rules = {line.split(" ")[2] for line in FIVE_RULES.splitlines() if " error " in line}
     assert rules == {"PHX-V04", "PHX-V22", "PHX-V24", "PHX-V37", "SEC-URL-CREDENTIALS"}
 
-    document = json.loads(run_cli(["check", "--format", "json"], root).stdout)
+    document = json.loads(run_program(["check", "--format", "json"], root).stdout)
     assert document["suppressions"] == [{
         "rules": ["PHX-V27"], "reason": "capacity is reserved per node, a surge pod would not fit during rollouts",
         "path": "overlays/prod/api/deployment-patch.yaml", "line": 8, "column": 5, "env": "prod", "app": "api",
         "resource": "Deployment/api-web", "suppressed": 1,
     }]
-    sarif = run_cli(["check", "--format", "sarif"], root)
-    assert sarif.returncode == 1 and REDIS_PASSWORD not in sarif.stdout + sarif.stderr
-    assert REDIS_PASSWORD not in proc.stdout + proc.stderr and REDIS_PASSWORD not in json.dumps(document)
+    sarif = run_program(["check", "--format", "sarif"], root)
+    assert sarif.code == 1 and REDIS_PASSWORD not in sarif.stdout + sarif.stderr
+    assert REDIS_PASSWORD not in result.stdout + result.stderr and REDIS_PASSWORD not in json.dumps(document)
 
 
 def test_render_refuses_the_five_rules_fixture(fixture_repo):
     root = fixture_repo("five-rules")
-    proc = run_cli(["render", "all"], root)
-    assert proc.returncode == 1
-    assert "overlays/prod/api/hpa-patch.yaml:7:3: error PHX-V24" in proc.stderr
+    result = run_program(["render", "all"], root)
+    assert result.code == 1
+    assert "overlays/prod/api/hpa-patch.yaml:7:3: error PHX-V24" in result.stderr
     assert tree_bytes(root / "rendered") == {} and leftovers(root / "rendered") == []
-    assert REDIS_PASSWORD not in proc.stdout + proc.stderr
+    assert REDIS_PASSWORD not in result.stdout + result.stderr
 
 
+@pytest.mark.slow  # runs kustomize (no fixture marks it slow)
 def test_same_cookie_key_in_staging_and_prod_is_reported_in_both(tmp_path):
     root = shipped_copy(tmp_path)
     patch = root / "overlays/prod/api/externalsecret-patch.yaml"
     patch.write_text(patch.read_text().replace("phoenix/prod/api", "phoenix/staging/api"))
-    proc = run_cli(["check"], root)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    errors = [line for line in proc.stdout.splitlines() if " error " in line]
+    result = run_program(["check"], root)
+    assert result.code == 1, result.stdout + result.stderr
+    errors = [line for line in result.stdout.splitlines() if " error " in line]
     assert errors == [
         "overlays/prod/api/externalsecret-patch.yaml:11:9: error PHX-V35 RELEASE_COOKIE has the same secret-store key "
         "in prod and staging [prod/api ExternalSecret/api-secrets]",
@@ -93,13 +94,13 @@ def test_a_plaintext_secret_in_the_webapp_is_reported_and_never_echoed(fixture_r
     kustomization = root / "base/web/kustomization.yaml"
     kustomization.write_text(kustomization.read_text() + "  - secret.yaml\n")
     for fmt in ("text", "github", "markdown"):
-        proc = run_cli(["check", "--format", fmt], root)
-        assert proc.returncode == 1
-        assert value not in proc.stdout + proc.stderr
-        assert base64.b64encode(value.encode()).decode() not in proc.stdout + proc.stderr
+        result = run_program(["check", "--format", fmt], root)
+        assert result.code == 1
+        assert value not in result.stdout + result.stderr
+        assert base64.b64encode(value.encode()).decode() not in result.stdout + result.stderr
         if fmt == "text":
             assert ("base/web/secret.yaml:6:1: error PHX-V06 Secret/web-db has plaintext data (keys password; values "
-                    "not shown) [prod/web Secret/web-db]") in proc.stdout
+                    "not shown) [prod/web Secret/web-db]") in result.stdout
 
 
 def test_an_argo_application_in_app_output_is_refused(fixture_repo):
@@ -110,10 +111,10 @@ def test_an_argo_application_in_app_output_is_refused(fixture_repo):
         "  source:\n    repoURL: https://git.example.org/evil.git\n    path: .\n")
     kustomization = root / "base/web/kustomization.yaml"
     kustomization.write_text(kustomization.read_text() + "  - app.yaml\n")
-    proc = run_cli(["check"], root)
-    assert proc.returncode == 1
+    result = run_program(["check"], root)
+    assert result.code == 1
     assert ("base/web/app.yaml:2:1: error ISO-FORBIDDEN-KIND argoproj.io/v1alpha1 Application does not belong in an "
-            "app's rendered output [prod/web Application/sneaky]") in proc.stdout
+            "app's rendered output [prod/web Application/sneaky]") in result.stdout
 
 
 def test_a_repository_policy_file_tunes_severities(fixture_repo):
@@ -125,17 +126,18 @@ def test_a_repository_policy_file_tunes_severities(fixture_repo):
                        "PHX-V04: {dev: \"-\", staging: warning, prod: \"-\"}")
         .replace("PHX-V24: {dev: error, staging: error, prod: error}",
                  "PHX-V24: {dev: error, staging: error, prod: warning}"))
-    proc = run_cli(["check"], root)
-    assert " PHX-V04 " not in proc.stdout
-    assert "overlays/prod/api/hpa-patch.yaml:7:3: warning PHX-V24" in proc.stdout
+    result = run_program(["check"], root)
+    assert " PHX-V04 " not in result.stdout
+    assert "overlays/prod/api/hpa-patch.yaml:7:3: warning PHX-V24" in result.stdout
 
     (root / "schemas" / "policy.yaml").write_text(policy.replace("PHX-V04: {dev: \"-\"", "PHX-V04: {dev: never"))
-    broken = run_cli(["check"], root)
-    assert broken.returncode == 1
+    broken = run_program(["check"], root)
+    assert broken.code == 1
     assert "schemas/policy.yaml:" in broken.stdout and " error POLICY-FILE $.rules.PHX-V04.dev" in broken.stdout
 
 
 def test_rules_doc_check_is_current_through_the_cli(fixture_repo):
+    # a subprocess of plain `invoke` on purpose: `rules-doc` is a task of tasks.py only, not of the program
     proc = run_cli(["rules-doc", "--check"], fixture_repo("minimal"))
     assert proc.returncode == 0, proc.stderr
     assert "docs/rules.md: up to date" in proc.stdout
@@ -157,8 +159,8 @@ def test_a_policy_may_tune_yaml_ambiguous_and_the_overlay_then_builds(fixture_re
     patch = root / "overlays/prod/web/deployment-patch.yaml"
     patch.write_text(patch.read_text().replace("  name: web\n", "  name: web\n  labels:\n    tier: on\n"))
     where = "overlays/prod/web/deployment-patch.yaml:6:11"
-    strict = run_cli(["check", "--format", "json"], root)
-    assert strict.returncode == 1, strict.stderr
+    strict = run_program(["check", "--format", "json"], root)
+    assert strict.code == 1, strict.stderr
     document = json.loads(strict.stdout)
     assert [(f["rule"], f["severity"], f"{f['path']}:{f['line']}:{f['column']}") for f in document["findings"]] == [
         ("YAML-AMBIGUOUS", "error", where)]
@@ -168,13 +170,13 @@ def test_a_policy_may_tune_yaml_ambiguous_and_the_overlay_then_builds(fixture_re
     text = policy.read_text(encoding="utf-8")
     policy.write_text(text.replace("\nrules:\n",
                                    "\nrules:\n  YAML-AMBIGUOUS: {dev: error, staging: error, prod: warning}\n"))
-    tuned = run_cli(["check", "--format", "json"], root)
-    assert tuned.returncode == 0, tuned.stdout + tuned.stderr
+    tuned = run_program(["check", "--format", "json"], root)
+    assert tuned.code == 0, tuned.stdout + tuned.stderr
     document = json.loads(tuned.stdout)
     assert [(f["rule"], f["severity"]) for f in document["findings"]] == [("YAML-AMBIGUOUS", "warning")]
     assert document["environments"][0]["resources"] == 3  # built, validated and ruled
 
     policy.write_text(text.replace("\nrules:\n",
                                    "\nrules:\n  YAML-AMBIGUOUS: {dev: error, staging: error, prod: \"-\"}\n"))
-    off = run_cli(["check"], root)
-    assert off.returncode == 0 and "YAML-AMBIGUOUS" not in off.stdout, off.stdout + off.stderr
+    off = run_program(["check"], root)
+    assert off.code == 0 and "YAML-AMBIGUOUS" not in off.stdout, off.stdout + off.stderr

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from conftest import PROJECT, run_cli, tree_bytes
 
 from phoenix_gitops import render as rendering
@@ -24,7 +25,9 @@ def test_committed_rendered_output_is_current(kz):
     assert result.files == 6 + 21  # manifests, then clusters/<env>/ bootstrap files (7 per env)
 
 
+@pytest.mark.slow  # runs kustomize, in two subprocesses
 def test_render_prod_twice_from_scratch_gives_identical_bytes(tmp_path):
+    # each render in its own `invoke` process on purpose: its own hash seed, nothing kept from the other run
     copies = []
     for name in ("first", "second"):
         root = tmp_path / name

@@ -63,7 +63,7 @@ def test_hook_entries_run_the_console_script_pyproject_declares():
     entries = {hook["id"]: str(hook["entry"]).split() for hook in hooks()}
     assert entries == {"phoenix-gitops-check": ["phoenix-gitops", "check"],
                        "phoenix-gitops-render-check": ["phoenix-gitops", "render", "all", "--check"]}
-    assert declared.get("phoenix-gitops") == "phoenix_gitops_cli.program:main"
+    assert declared.get("phoenix-gitops") == "phoenix_gitops_cli.__main__:run"
     module, _, function = declared["phoenix-gitops"].partition(":")
     assert function and (PROJECT / Path(*module.split("."))).with_suffix(".py").is_file()
 

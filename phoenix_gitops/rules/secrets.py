@@ -1,9 +1,11 @@
 """Secrets rules: no plaintext Secret or secret literal anywhere in git; ESO, Sealed Secrets and SOPS done right.
 
 Values are read, never repeated: every message names the rule, the key and the place, and shows a matched value
-as `****` at most. Scanned values are the literal `env[].value` of every container of every workload and the
-`data` of every ConfigMap (generated ones included); Secrets themselves are rule V06. What makes a name or a value
-secret is `secret_detector`'s, configured by the policy (`secretNames`, `entropy`); `diff` masks with the same one.
+as `****` at most. Scanned values are the literal `env[].value` of every container of every workload, the `data`
+of every ConfigMap (generated ones included), the annotations and labels of every resource, container `command`
+and `args`, and the `spec.target.template.data` of ExternalSecrets; Secrets themselves are rule V06. What makes a
+name or a value secret is `secret_detector`'s, configured by the policy (`secretNames`, `entropy`); `diff` masks
+with the same one.
 
 The SOPS checks follow the file format: a document is SOPS-encrypted when it has a top-level `sops:` mapping with
 `sops.mac`, and every value it encrypts (all values except keys ending in `_unencrypted`, or as `encrypted_regex`,
@@ -31,12 +33,13 @@ from .model import JsonPath, Res, View, as_dict, as_list, containers_of, each_ap
 from .policy import load_policy, policy_file
 from .registry import CATALOGUE, Hit, rule
 
-__all__ = ["sops_problems", "repo_detector"]
+__all__ = ["command_line", "sops_problems", "repo_detector", "scanned"]
 
 _ENC = re.compile(r"^ENC\[[A-Za-z0-9_]+,data:.*\]$", re.S)
 _SEALED_SCOPE = "sealedsecrets.bitnami.com/"
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _PHOENIX_SECRETS = ("SECRET_KEY_BASE", "DATABASE_URL", "RELEASE_COOKIE")
+_FLAG = re.compile(r"^-{0,2}(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)(?:=(?P<value>.*))?$", re.S)
 
 
 def repo_detector(root: Path) -> SecretDetector:
@@ -62,23 +65,62 @@ def _scan(view: View, problem: Callable[[SecretDetector, str, str], str | None])
 
 
 def scanned(view: View) -> list[tuple[Res, JsonPath, str, str, str]]:
-    """(resource, path, key, value, what) for every literal env value and every ConfigMap value of the view."""
+    """(resource, path, key, value, what) for every scanned value of the view: literal env values, ConfigMap values,
+    annotations and labels of every resource, container command and args (`--name=value` and `--name value` are
+    keyed by the flag's name), and the data templates of ExternalSecrets."""
     cache: list[tuple[Res, JsonPath, str, str, str]] | None = view.memo.get("scanned")
     if cache is not None:
         return cache
     found: list[tuple[Res, JsonPath, str, str, str]] = []
+    for res in view.resources:
+        for part, what in (("annotations", "annotation"), ("labels", "label")):
+            for key, value in as_dict(res.metadata.get(part)).items():
+                if isinstance(value, str) and key != _LAST_APPLIED:
+                    found.append((res, ("metadata", part, key), str(key), value, what))
     for res in view.workloads:
         for path, container in containers_of(res):
             for index, entry in enumerate(as_list(container.get("env"))):
                 if isinstance(entry, dict) and isinstance(entry.get("value"), str):
                     found.append((res, path + ("env", index, "value"), str(entry.get("name", "")), entry["value"],
                                   "env"))
+            for part in ("command", "args"):
+                found += [(res, path + (part, index), key, value, part)
+                          for index, key, value in command_line(as_list(container.get(part)), part)]
     for cm in view.of_kind("ConfigMap"):
         for key, value in as_dict(cm.data.get("data")).items():
             if isinstance(value, str):
                 found.append((cm, ("data", key), str(key), value, "ConfigMap key"))
+    for es in view.of_kind("ExternalSecret"):
+        template = as_dict(as_dict(as_dict(es.spec.get("target")).get("template")).get("data"))
+        for key, value in template.items():
+            if isinstance(value, str):
+                found.append((es, ("spec", "target", "template", "data", key), str(key), value,
+                              "ExternalSecret template key"))
     view.memo["scanned"] = found
     return found
+
+
+def command_line(items: list[Any], part: str) -> Iterator[tuple[int, str, str]]:
+    """(index, key, value) of each string of a command or args list: `--db-password=x` and `--db-password x` are
+    keyed `DB_PASSWORD`, `KEY=x` is keyed `KEY`; anything else is keyed by `part` itself."""
+    flag = None
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            flag = None
+            continue
+        match = _FLAG.match(item)
+        if match and match.group("value") is not None:
+            yield index, _flag_key(match.group("name")), match.group("value")
+        elif flag is not None and not item.startswith("-"):
+            yield index, flag, item
+        else:
+            yield index, part, item
+        flag = _flag_key(match.group("name")) if match and match.group("value") is None and item.startswith("-") \
+            else None
+
+
+def _flag_key(name: str) -> str:
+    return name.replace("-", "_").replace(".", "_").upper()
 
 
 # SOPS -----------------------------------------------------------------------------------------------------
@@ -294,8 +336,13 @@ def secret_name(view: View) -> Iterator[Hit]:
     references to secret-backed variables.""",
 )
 def url_credentials(view: View) -> Iterator[Hit]:
-    yield from _scan(view, lambda detector, key, value: "holds a URL with a password (scheme://user:****@host)"
-                     if detector.url_credentials(value) else None)
+    def problem(detector: SecretDetector, key: str, value: str) -> str | None:
+        if detector.url_credentials(value):
+            return "holds a URL with a password (scheme://user:****@host)"
+        return "holds a URL with a credential in its query string (?...=****)" \
+            if "://" in value and detector.query_credentials(value) else None
+
+    yield from _scan(view, problem)
 
 
 @rule(

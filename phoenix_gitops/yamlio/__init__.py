@@ -1,5 +1,6 @@
-"""The only package that reads or writes YAML: `load` (safe, capped source loader and the C loader for
-kustomize's output), `dump` (deterministic emitter) and `edit` (byte-exact round-trip edits).
+"""The only package that reads or writes YAML: `load` (safe, capped source loader, the C loader for
+kustomize's output, and a scalar-only event reader), `dump` (deterministic emitter) and `edit` (byte-exact
+round-trip edits).
 
 Everything a caller needs is re-exported here, so modules import from `yamlio` and never from its parts.
 
@@ -14,20 +15,22 @@ from __future__ import annotations
 from .dump import dump_yaml
 from .edit import DELETE, edit_mapping
 from .load import (
-                   MAX_BYTES,
-                   MAX_DEPTH,
-                   Ambiguity,
-                   Document,
-                   JsonPath,
-                   YamlError,
-                   iter_paths,
-                   load_file,
-                   load_rendered,
-                   load_text,
-                   yaml11_meaning,
+    MAX_BYTES,
+    MAX_DEPTH,
+    Ambiguity,
+    Document,
+    JsonPath,
+    ScalarPath,
+    YamlError,
+    iter_paths,
+    load_file,
+    load_rendered,
+    load_text,
+    scalar_documents,
+    yaml11_meaning,
 )
 
 __all__ = [
     "Document", "YamlError", "Ambiguity", "JsonPath", "load_text", "load_rendered", "load_file", "iter_paths",
-    "yaml11_meaning", "MAX_BYTES", "MAX_DEPTH", "dump_yaml", "edit_mapping", "DELETE",
+    "scalar_documents", "ScalarPath", "yaml11_meaning", "MAX_BYTES", "MAX_DEPTH", "dump_yaml", "edit_mapping", "DELETE",
 ]

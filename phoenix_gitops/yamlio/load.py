@@ -39,6 +39,8 @@ __all__ = [
     "load_rendered",
     "load_file",
     "iter_paths",
+    "scalar_documents",
+    "ScalarPath",
     "yaml11_meaning",
     "scalar_value",
     "capped_parser",
@@ -371,3 +373,73 @@ def iter_paths(data: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, Any]]
 def scalar_value(node: ScalarNode, name: str = "<text>") -> Any:
     """The plain value of one composed scalar node, read as `load_text` reads it (YamlError naming `name`)."""
     return _Converter(name)._scalar(node, (), record=False)
+
+
+ScalarPath = tuple[str | int, ...]
+"""Where a scalar sits in a document: mapping keys and sequence indexes (`?` for an unnamed slot)."""
+
+
+@dataclass
+class _Frame:
+    """An open mapping or sequence while reading events: its path and where the next value goes."""
+
+    path: ScalarPath
+    slot: str | int | None
+    """A mapping's current key (None: a key comes next), a sequence's next index."""
+
+    def value_path(self) -> ScalarPath:
+        return (*self.path, self.slot if self.slot is not None else "?")
+
+    def advance(self) -> None:
+        self.slot = self.slot + 1 if isinstance(self.slot, int) else None
+
+
+def scalar_documents(text: str) -> Iterator[dict[ScalarPath, str]]:
+    """Each YAML document of `text` as {path: scalar text}, from libyaml's event stream: no document is built,
+    aliases and complex keys are skipped, and reading stops at MAX_DEPTH, so no text costs more than its length.
+    A document cut short by a syntax error or by its depth gives what was read before; never raises."""
+    doc: dict[ScalarPath, str] = {}
+    frames: list[_Frame] = []
+    in_key = 0  # depth inside a complex (collection) key, whose contents are skipped
+    try:
+        for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+            if isinstance(event, yaml.DocumentStartEvent):
+                doc, frames, in_key = {}, [], 0
+            elif isinstance(event, yaml.DocumentEndEvent):
+                yield doc
+                doc = {}
+            elif in_key:
+                in_key += 1 if isinstance(event, yaml.CollectionStartEvent) else (
+                    -1 if isinstance(event, yaml.CollectionEndEvent) else 0)
+                if not in_key:
+                    frames[-1].slot = "?"
+                elif in_key > MAX_DEPTH:
+                    break
+            elif isinstance(event, yaml.CollectionEndEvent):
+                frames.pop()
+                if frames:
+                    frames[-1].advance()
+            elif isinstance(event, yaml.NodeEvent):
+                top = frames[-1] if frames else None
+                if top is not None and top.slot is None:  # a mapping's key
+                    if isinstance(event, yaml.CollectionStartEvent):
+                        in_key = 1
+                    else:
+                        top.slot = event.value if isinstance(event, yaml.ScalarEvent) else "?"
+                    continue
+                path = top.value_path() if top is not None else ()
+                if isinstance(event, yaml.CollectionStartEvent) and len(frames) >= MAX_DEPTH:
+                    break  # deeper than the check reads (YAML-DEPTH); libyaml slows down quadratically there
+                if isinstance(event, yaml.MappingStartEvent):
+                    frames.append(_Frame(path, None))
+                elif isinstance(event, yaml.SequenceStartEvent):
+                    frames.append(_Frame(path, 0))
+                else:
+                    if isinstance(event, yaml.ScalarEvent):
+                        doc[path] = event.value
+                    if top is not None:
+                        top.advance()
+    except yaml.YAMLError:
+        pass
+    if doc:  # a document cut short by an error or by its depth: what was read before
+        yield doc
