@@ -403,16 +403,15 @@ def test_a_held_signal_waits_even_when_the_kernel_hands_it_to_another_thread():
     idle.wait(10)
     before, reached = signals.steps_done(), []
     try:
-        with pytest.raises(KeyboardInterrupt):
-            with signals.signals_held():
-                old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-                try:
-                    os.kill(os.getpid(), signal.SIGINT)
-                    for _ in range(1000):  # bytecodes on which Python would run a pending handler
-                        reached.append(None)
-                finally:
-                    signal.pthread_sigmask(signal.SIG_SETMASK, old)
-                reached.append("end of the step")
+        with pytest.raises(KeyboardInterrupt), signals.signals_held():
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(1000):  # bytecodes on which Python would run a pending handler
+                    reached.append(None)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            reached.append("end of the step")
     finally:
         stop.set()
         other.join(10)
