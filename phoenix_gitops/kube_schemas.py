@@ -146,7 +146,8 @@ def _inline(node: Any, definitions: dict[str, Any], seen: tuple[str, ...] = ()) 
 
     Resolving references on every descent is what makes jsonschema slow on Kubernetes schemas; inlined, the
     same errors come out about twice as fast. A recursive reference is left as it is (the registry resolves
-    it), and descriptions are dropped (messages never use them).
+    it), and descriptions are dropped (messages never use them); a field named `description` (a key of
+    `properties`) stays.
     """
     if isinstance(node, list):
         return [_inline(item, definitions, seen) for item in node]
@@ -159,7 +160,19 @@ def _inline(node: Any, definitions: dict[str, Any], seen: tuple[str, ...] = ()) 
             target = _inline(definitions[name], definitions, seen + (name,))
             rest = {k: _inline(v, definitions, seen) for k, v in node.items() if k not in ("$ref", "description")}
             return {"allOf": [target], **rest} if rest else target
-    return {k: _inline(v, definitions, seen) for k, v in node.items() if k != "description"}
+    return {k: _fields(v, definitions, seen) if k in _NAMED_SCHEMAS else _inline(v, definitions, seen)
+            for k, v in node.items() if k != "description"}
+
+
+_NAMED_SCHEMAS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+"""Keywords whose value maps names (fields, patterns, definitions) to schemas: their keys are never keywords."""
+
+
+def _fields(node: Any, definitions: dict[str, Any], seen: tuple[str, ...]) -> Any:
+    """A name -> schema map with every schema inlined and every name kept (`description` included)."""
+    if not isinstance(node, dict):
+        return _inline(node, definitions, seen)
+    return {k: _inline(v, definitions, seen) for k, v in node.items()}
 
 
 def _properties(schema: object) -> Mapping[str, Any]:

@@ -70,3 +70,16 @@ def test_crd_kinds_validate_against_generated_schemas():
         (("spec", "targte"), "unknown field 'targte'"),
     ]
     assert INDEX.scope("external-secrets.io/v1", "ClusterSecretStore") == "Cluster"
+
+
+@pytest.mark.parametrize("resource", [
+    {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "web"}, "value": 1000,
+     "description": "web pods"},
+    {"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject", "metadata": {"name": "p"},
+     "spec": {"description": "a project"}},
+], ids=["core-kind", "crd-kind"])
+def test_a_field_named_description_is_a_field_not_a_dropped_annotation(resource):
+    schemas = SchemaIndex()
+    assert schemas.validate(resource, "1.34") == []
+    misspelt = {**resource, "descriptoin": "x"}
+    assert [p.path for p in schemas.validate(misspelt, "1.34")] == [("descriptoin",)]
