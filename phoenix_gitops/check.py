@@ -11,7 +11,12 @@
                source line, a rule that asked) are built again with kustomize's origin annotations, in batches
                in the same pool, and judged from that build;
     across     the rules that compare environments (their findings are located the same way);
-    summarise  the report, one summary per environment.
+    compare    every input file was hashed before anything read it (its sources when they are read, the
+               environment files, `gitops.yaml` and the policy at the start); each is hashed again, and one
+               that changed makes the run a tool error ("<file>: changed during the check; run it again")
+               of which nothing is cached;
+    summarise  the report, one summary per environment, and `skipped`: every overlay whose own rules did not
+               run (an earlier stage found an error) and why, so that "no rule finding" never hides "not checked".
 
 Tracking origins costs kustomize about twice the build, so a first build is made without them unless the
 overlay will need them (a suppression in its sources, or it needed them last time); the findings and their
@@ -20,7 +25,8 @@ returned for `render` to write.
 
 Usage:
     report = run_check(repo, repo.select_envs("all"), find_kustomize())
-    report.exit_code            # 0 clean, 1 error findings, 4 a tool failed
+    report.exit_code            # 0 clean, 1 error findings, 4 a tool failed or a file changed meanwhile
+    report.skipped              # {"prod/api": "schema errors"}: whose rules did not run (never on exit 0)
     for finding in report.findings:
         print(finding)          # overlays/prod/api/deployment-patch.yaml:9:5: error K8S-SCHEMA ...
     run_check(repo, envs, kz, origins=True).rendered_with_origins()   # every build with its origins (diff)
@@ -43,14 +49,17 @@ from .findings import Finding, sort_findings
 from .judge import OriginRequests, SchemaProblems, Verdict, judge, parse
 from .kube_schemas import SchemaIndex, supported_versions
 from .kustomize import Kustomize
-from .layout import ENV_FILE, Environment, Overlay, Repo
+from .layout import ENV_FILE, SETTINGS_FILE, Environment, Overlay, Repo
 from .model import Output, Rendered
 from .rules.model import View
 from .scheduler import BuildQueue, Built, workers_for
 from .sources import Loaded, SourceGraph, read_sources
 from .yamlio import YamlError
 
-__all__ = ["EnvSummary", "CheckReport", "run_check"]
+__all__ = ["ACROSS", "EnvSummary", "CheckReport", "run_check"]
+
+ACROSS = "across environments"
+"""The key of `CheckReport.skipped` when the rules across environments did not run."""
 
 OnDone = Callable[[Overlay, GitopsError | None], None]
 """Called once per overlay when it is done (built and judged, taken from the cache, or failed)."""
@@ -83,6 +92,9 @@ class CheckReport:
     """Findings of the rule catalogue that resources suppressed (`phoenix-gitops/suppress`), with their reasons."""
     apps: dict[str, list[str]] = field(default_factory=dict)
     """Environment -> the name of every app overlay that was checked (with or without findings), sorted."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """What the rules did not check, and why: an overlay id (`prod/api`) whose own rules did not run, or
+    ACROSS when the rules across environments did not; sorted. Never empty when a rule was left out."""
 
     @property
     def exit_code(self) -> int:
@@ -90,6 +102,11 @@ class CheckReport:
         if self.tool_errors:
             return EXIT_TOOL
         return EXIT_FINDINGS if any(f.severity == "error" for f in self.findings) else EXIT_OK
+
+    def skipped_lines(self) -> list[str]:
+        """`skipped` as sentences: `rules did not run for prod/api: schema errors`."""
+        return [f"rules did not run {what if what == ACROSS else 'for ' + what}: {reason}"
+                for what, reason in self.skipped.items()]
 
     def rendered_with_origins(self) -> dict[str, list[Rendered]]:
         """`rendered` of a check run with `origins=True`, where every build has them; raises ValueError for a
@@ -115,7 +132,8 @@ def run_check(
 
     With a `cache`, an overlay none of whose input files changed since it was cached is taken from the cache,
     and the rules across environments are reused when nothing they read changed; the cache is updated and saved
-    at the end. With `outputs=False` (findings are all the caller needs) `report.rendered` leaves out overlays
+    at the end, unless an input file changed during the run (then nothing of the run is kept). With
+    `outputs=False` (findings are all the caller needs) `report.rendered` leaves out overlays
     taken from the cache unless their output had to be read anyway. Findings are located whether or not
     `origins` is set; with it, every build in `report.rendered` also carries its origins (`diff` compares
     resources by them).
@@ -129,25 +147,31 @@ def run_check(
             _locate(state, queue, [o for o, item in state.overlays.items()
                                    if item.output is not None and not isinstance(item.output, Rendered)])
         _across(state, queue)
+    changed = sorted({*inputs.stale, *inputs.hasher.changed()})  # (every build has finished)
+    state.report.tool_errors += [f"{rel}: changed during the check; run it again" for rel in changed]
     _summarise(state)
-    if cache is not None:
+    if cache is not None and changed:
+        cache.discard()
+    elif cache is not None:
         cache.save()
     return state.report
 
 
 class _Graphs(dict[Overlay, SourceGraph]):
     """{overlay: SourceGraph}, each read on first use (overlays taken from the cache are never read); one
-    parse of each source file per run, shared by every overlay that reads it."""
+    parse of each source file per run, shared by every overlay that reads it, each file hashed by `hasher`
+    before it is parsed."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, hasher: FileHasher) -> None:
         super().__init__()
         self.root = root
+        self.hasher = hasher
         self.parsed: dict[str, Loaded] = {}
         self.suppressing: dict[str, bool] = {}
         """Source file -> whether it mentions the suppression annotation (see `suppresses`)."""
 
     def __missing__(self, overlay: Overlay) -> SourceGraph:
-        graph = self[overlay] = read_sources(self.root, overlay, self.parsed)
+        graph = self[overlay] = read_sources(self.root, overlay, self.parsed, self.hasher)
         return graph
 
     def get_or_read(self, overlay: Overlay) -> SourceGraph:
@@ -177,19 +201,32 @@ class _Inputs:
     origins: bool
     """Every build with origins (the caller asked)."""
     hasher: FileHasher
+    """The hash of every input file, taken before anything in the run read it."""
     graphs: _Graphs
     policy: tuple[Traversable, str]
     """The policy file and its display name."""
     context: dict[str, dict[str, Any]]
-    """Environment -> what every cached result of it depends on besides its files (Kubernetes version, policy)."""
+    """Environment -> what every cached result of it depends on besides its files (the environment as loaded,
+    from its file and `gitops.yaml`; Kubernetes version; policy)."""
+    env_names: tuple[str, ...]
+    """Every environment of the repository when the run started."""
+    stale: tuple[str, ...]
+    """Environment files that changed between the caller's loading them and the start of the run."""
 
     @classmethod
     def of(cls, repo: Repo, envs: list[Environment], kustomize: Kustomize, schemas: SchemaIndex,
            cache: RunCache | None, on_done: OnDone | None, origins: bool) -> _Inputs:
+        hasher = FileHasher(repo.root)
+        names = tuple(repo.env_names())
+        for rel in (*(f"overlays/{name}/{ENV_FILE}" for name in names), SETTINGS_FILE, rules.REPO_POLICY):
+            hasher(rel)  # before anything below reads them
+        envs, stale = _reloaded(repo, envs)
         policy = rules.policy_file(repo.root)
         digest = _digest_of(policy[0])
-        return cls(repo, envs, kustomize, schemas, cache, on_done, origins, FileHasher(repo.root), _Graphs(repo.root),
-                   policy, {env.name: {"kubernetes": env.kubernetes_version, "policy": digest} for env in envs})
+        context = {env.name: {"environment": hashlib.sha256(repr(env).encode()).hexdigest(),
+                              "kubernetes": env.kubernetes_version, "policy": digest} for env in envs}
+        return cls(repo, envs, kustomize, schemas, cache, on_done, origins, hasher, _Graphs(repo.root, hasher),
+                   policy, context, names, stale)
 
     @property
     def across_name(self) -> str:
@@ -212,6 +249,8 @@ class _Overlay:
     """What judging its build found (its rule result and view, for the rules across environments)."""
     problems: SchemaProblems | None = None
     """The schema problems of a build judged without origins, kept to be located from the build with them."""
+    skipped: str | None = None
+    """Why its own rules did not run, once it is done (None when they ran)."""
 
 
 @dataclass
@@ -238,7 +277,9 @@ def _read(inputs: _Inputs, outputs: bool) -> _State:
             item.entry = cache.lookup(overlay.id, inputs.hasher, inputs.context[overlay.env])
             if item.entry is not None:
                 item.findings = [Finding(**fields) for fields in item.entry.findings]
-                item.verdict = Verdict(rules=_cached_rules(item.entry)) if item.entry.ruled else None
+                item.skipped = item.entry.skipped
+                rules_run = None if item.skipped else _cached_rules(item.entry)
+                item.verdict = Verdict(rules=rules_run, skipped=item.skipped)
     record = cache.record(inputs.across_name) if cache else None
     reuse = record is not None and record.get("key") == _across_key(state)
     if outputs or not reuse:
@@ -259,7 +300,7 @@ def _read_outputs(state: _State) -> bool:
             continue
         stored = state.inputs.cache.output(item.entry)
         if stored is None:
-            item.entry, item.findings, item.verdict = None, None, None
+            item.entry, item.findings, item.verdict, item.skipped = None, None, None, None
             complete = False
             continue
         resources = tuple(stored["resources"])
@@ -289,11 +330,11 @@ def _build_and_judge(state: _State, queue: BuildQueue) -> None:
             if overlay.env != env.name:
                 continue
             if item.entry is not None:
-                _done(state, overlay, item.findings or [], None)
+                _done(state, overlay, item.findings or [], None, item.skipped)
             elif _sources_ok(state, overlay):
                 todo[_wants_origins(state, overlay)].append(overlay)
             else:
-                _done(state, overlay, list(inputs.graphs[overlay].findings), None)
+                _done(state, overlay, list(inputs.graphs[overlay].findings), None, "its sources have errors")
         queue.build(todo[False], origins=False)
         queue.build(todo[True], origins=True)
     for built in queue.results():
@@ -320,17 +361,17 @@ def _judged(state: _State, built: Built) -> bool:
         found.append(Finding("KUSTOMIZE-BUILD", "error", _first_lines(str(built.result)), graph.kustomizations[0],
                              env=item.env.name, app=overlay.app))
         item.output = None
-        _done(state, overlay, found, built.result)
+        _done(state, overlay, found, built.result, "kustomize could not build it")
         return True
     if isinstance(built.result, GitopsError):
         state.report.tool_errors.append(str(built.result))
         item.output = None
-        _done(state, overlay, found, built.result)
+        _done(state, overlay, found, built.result, "its build failed (a tool failure)")
         return True
     output = _output_of(state, item, built)
     if output is None:
         item.output = None
-        _done(state, overlay, found, None)
+        _done(state, overlay, found, None, "its build could not be read (a tool failure)")
         return True
     verdict = judge(output, item.env, graph, inputs.schemas, state.policy, item.problems)
     item.output = output
@@ -342,9 +383,9 @@ def _judged(state: _State, built: Built) -> bool:
     tool_errors = verdict.rules.tool_errors if verdict.rules else []
     state.report.tool_errors += tool_errors
     if inputs.cache is not None and not tool_errors:
-        item.entry = _entry(graph, item.env, inputs, output, found, verdict.rules)
+        item.entry = _entry(graph, item.env, inputs, output, found, verdict)
         inputs.cache.store(overlay.id, item.entry, _stored(output))
-    _done(state, overlay, found, None)
+    _done(state, overlay, found, None, verdict.skipped)
     return True
 
 
@@ -365,8 +406,11 @@ def _output_of(state: _State, item: _Overlay, built: Built) -> Output | None:
     return output
 
 
-def _done(state: _State, overlay: Overlay, findings: list[Finding], error: GitopsError | None) -> None:
-    state.overlays[overlay].findings = findings
+def _done(state: _State, overlay: Overlay, findings: list[Finding], error: GitopsError | None,
+          skipped: str | None = None) -> None:
+    """Record that `overlay` is done: its findings and, when its own rules did not run, why."""
+    item = state.overlays[overlay]
+    item.findings, item.skipped = findings, skipped
     if state.inputs.on_done:
         state.inputs.on_done(overlay, error)
 
@@ -405,8 +449,12 @@ def _across(state: _State, queue: BuildQueue) -> None:
     by_id = {o.id: item.verdict.rules for o, item in state.overlays.items()
              if item.verdict is not None and item.verdict.rules is not None}
     ruled = [o for o in state.overlays if o.id in by_id]
-    if state.across is None and (state.policy is None or any(state.overlays[o].output is None for o in ruled)):
-        return  # no valid policy, or an overlay whose origins were needed failed to build (a tool error)
+    if state.across is None and state.policy is None:
+        state.report.skipped[ACROSS] = "the policy did not load"
+        return
+    if state.across is None and any(state.overlays[o].output is None for o in ruled):
+        state.report.skipped[ACROSS] = "a build they needed failed (a tool failure)"
+        return
     record = state.across
     if record is None:
         assert state.policy is not None
@@ -418,6 +466,7 @@ def _across(state: _State, queue: BuildQueue) -> None:
             if not asked:
                 break
             if not _locate(state, queue, asked):
+                state.report.skipped[ACROSS] = "a build they needed failed (a tool failure)"
                 return
         state.report.tool_errors += across.tool_errors
         record = {"key": _across_key(state), "findings": [asdict(f) for f in across.findings],
@@ -448,10 +497,28 @@ def _across_key(state: _State) -> str | None:
         return None
     inputs = state.inputs
     data = [inputs.context,
-            {name: inputs.hasher(f"overlays/{name}/{ENV_FILE}") for name in inputs.repo.env_names()},
+            {name: inputs.hasher(f"overlays/{name}/{ENV_FILE}") for name in inputs.env_names},
             [(o.id, item.entry.deps, item.entry.context, item.entry.output)
              for o, item in state.overlays.items() if item.entry is not None]]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _reloaded(repo: Repo, envs: list[Environment]) -> tuple[list[Environment], tuple[str, ...]]:
+    """`envs` loaded again from their files (just hashed), so every value and line the run takes from them is
+    covered by the comparison at the end; and the files of those that no longer load or read differently than
+    when the caller loaded them (changed in between: the caller's environment is kept, the run fails)."""
+    loaded: list[Environment] = []
+    stale: list[str] = []
+    for env in envs:
+        try:
+            fresh: Environment | None = repo.environment(env.name)
+        except GitopsError:
+            fresh = None
+        if fresh is None or fresh != env:
+            stale.append(env.file)
+            fresh = env
+        loaded.append(fresh)
+    return loaded, tuple(stale)
 
 
 def _summarise(state: _State) -> None:
@@ -469,8 +536,11 @@ def _summarise(state: _State) -> None:
             ))
         report.rendered[env.name] = [item.output for item in mine.values() if item.output is not None]
         report.apps[env.name] = sorted(overlay.app for overlay in mine)
-        for item in mine.values():
+        for overlay, item in mine.items():
             report.findings += item.findings or []
+            if item.skipped is not None or item.verdict is None or item.verdict.rules is None:
+                report.skipped[overlay.id] = item.skipped or "it was not judged"
+    report.findings += state.inputs.repo.orphans(state.inputs.envs)
     for env in state.inputs.envs:
         mine = {o: item for o, item in state.overlays.items() if o.env == env.name}
         found = [f for f in report.findings if f.env == env.name]
@@ -480,6 +550,10 @@ def _summarise(state: _State) -> None:
         ))
     report.findings = sort_findings(report.findings)
     report.tool_errors.sort()
+    report.skipped = dict(sorted(report.skipped.items()))
+    if report.skipped and not report.tool_errors and not any(f.severity == "error" for f in report.findings):
+        # (every stage that stops the rules reports an error; should one not, the run must not pass)
+        report.tool_errors += [f"{line}, and nothing said why" for line in report.skipped_lines()]
 
 
 def _resources(item: _Overlay) -> int:
@@ -490,14 +564,15 @@ def _resources(item: _Overlay) -> int:
 
 
 def _entry(graph: SourceGraph, env: Environment, inputs: _Inputs, output: Output, findings: list[Finding],
-           own: rules.ViewRules | None) -> Entry:
+           verdict: Verdict) -> Entry:
+    own, skipped = verdict.rules, verdict.skipped
     suppressions = []
     if own is not None:
         suppressions = [{**asdict(s), "target": target}
                         for s, target in zip(own.suppressions, own.targets, strict=True)]
     return Entry(deps={rel: inputs.hasher(rel) for rel in sorted(graph.files | {env.file})},
                  context=inputs.context[env.name], findings=[asdict(f) for f in findings],
-                 resource_count=len(output.resources), ruled=own is not None, suppressions=suppressions,
+                 resource_count=len(output.resources), skipped=skipped, suppressions=suppressions,
                  origins=isinstance(output, Rendered))
 
 

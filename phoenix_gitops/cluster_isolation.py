@@ -20,22 +20,29 @@ from typing import Any
 
 from .errors import InputError
 from .findings import Finding, sort_findings
-from .layout import Environment
+from .layout import CLUSTERS, Environment
 from .yamlio import Document, load_file, load_text
 
-__all__ = ["CLUSTERS", "ARGOCD", "FLUX", "ARGO_API", "FLUX_KUSTOMIZE_API", "FLUX_SOURCE_API", "check_isolation"]
+__all__ = ["CLUSTERS", "ARGOCD", "FLUX", "ARGO_API", "FLUX_KUSTOMIZE_API", "FLUX_SOURCE_API", "RBAC_API",
+           "NAMESPACE_VERBS", "account_name", "check_isolation"]
 
-CLUSTERS = "clusters"
-"""The repo folder holding one bootstrap folder per environment (cluster)."""
 ARGOCD = "argocd"
 FLUX = "flux"
 ARGO_API = "argoproj.io/v1alpha1"
 FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
 FLUX_SOURCE_API = "source.toolkit.fluxcd.io/v1"
+RBAC_API = "rbac.authorization.k8s.io/v1"
+NAMESPACE_VERBS = ("get", "patch", "update", "delete")
+"""What an app's Flux account may do to the Namespace objects of its declared names (besides `create`)."""
 _GLOB = re.compile(r"[*?\[\]!{}]")
 
 _Find = Callable[[str, Document, tuple[str | int, ...], str], None]
 """Records one finding: (rule, document, JSON path for the line, message)."""
+
+
+def account_name(app: str) -> str:
+    """The service account Flux applies app `app` as (in the Flux namespace)."""
+    return f"phoenix-gitops-{app}"
 
 
 def check_isolation(
@@ -48,9 +55,11 @@ def check_isolation(
     `bootstrap.objects` returns them: then findings carry no line numbers). Per environment:
     each Application uses the env's project and server and a source inside `rendered/<env>/` from a
     repository its project allows; its automated sync matches the env's `sync:`; the env's AppProject
-    allows only the env's server, no wildcard in sourceRepos, destinations or the cluster-resource list;
-    the `default` project is locked (no sourceRepos, no destinations); every Flux Kustomization path stays
-    inside `./rendered/<env>/` and sets no kubeConfig.
+    allows only the env's server and the namespaces its environment file declares, no wildcard in sourceRepos,
+    destinations or the cluster-resource list, Namespace objects only by declared names; the `default` project is
+    locked (no sourceRepos, no destinations); every Flux Kustomization path stays inside `./rendered/<env>/`,
+    sets no kubeConfig, and applies as the app's own service account, whose rights reach only declared
+    namespaces.
     """
     findings = _distinct_clusters(envs)
     by_name = {env.name: env for env in envs}
@@ -84,6 +93,7 @@ def _check_env(env: Environment, files: Mapping[str, bytes | dict[str, Any]]) ->
         message = "no locked-down `default` AppProject among the bootstrap files"
         findings.append(Finding("ISO-ARGO-DEFAULT-PROJECT", "error", message, f"{CLUSTERS}/{env.name}/{ARGOCD}",
                                 env=env.name))
+    roles = {_name(d) for d in docs if _is(d, RBAC_API, "ClusterRole")}
     for doc in docs:
         if _is(doc, ARGO_API, "AppProject"):
             _check_project(env, doc, find)
@@ -91,7 +101,10 @@ def _check_env(env: Environment, files: Mapping[str, bytes | dict[str, Any]]) ->
             _check_application(env, doc, allowed_repos, find)
         elif _is(doc, FLUX_KUSTOMIZE_API, "Kustomization"):
             _check_kustomization(env, doc, find)
-        elif not _is(doc, FLUX_SOURCE_API, "GitRepository"):
+        elif _is(doc, RBAC_API, "RoleBinding") or _is(doc, RBAC_API, "ClusterRole") or \
+                _is(doc, RBAC_API, "ClusterRoleBinding"):
+            _check_rbac(env, doc, roles, find)
+        elif not (_is(doc, FLUX_SOURCE_API, "GitRepository") or _is(doc, "v1", "ServiceAccount")):
             data = _dict(doc.data)
             find("ISO-BOOTSTRAP-KIND", doc, ("kind",),
                  f"$.kind: {data.get('apiVersion')} {data.get('kind')} does not belong among the bootstrap files")
@@ -100,6 +113,7 @@ def _check_env(env: Environment, files: Mapping[str, bytes | dict[str, Any]]) ->
 
 def _check_project(env: Environment, doc: Document, find: _Find) -> None:
     name, spec = _name(doc), _spec(doc)
+    declared = set(env.declared_namespaces())
     if name == "default":
         for key in ("sourceRepos", "destinations"):
             if _list(spec.get(key)):
@@ -124,6 +138,10 @@ def _check_project(env: Environment, doc: Document, find: _Find) -> None:
         if "name" in dest and dest["name"] != env.cluster:
             find("ISO-ARGO-DESTINATION", doc, ("spec", "destinations", i, "name"),
                  f"$.spec.destinations[{i}].name: {dest['name']!r} is not the {env.name} cluster {env.cluster!r}")
+        if dest.get("namespace") not in declared and not _GLOB.search(str(dest.get("namespace"))):
+            find("ISO-ARGO-DESTINATION", doc, ("spec", "destinations", i, "namespace"),
+                 f"$.spec.destinations[{i}].namespace: {dest.get('namespace')!r} is not a namespace {env.file} "
+                 "declares for an app")
     repos = _list(spec.get("sourceRepos"))
     if not repos:
         find("ISO-ARGO-SOURCE", doc, ("spec",), "$.spec.sourceRepos: empty; list exactly this repository")
@@ -133,9 +151,14 @@ def _check_project(env: Environment, doc: Document, find: _Find) -> None:
                  f"$.spec.sourceRepos[{i}]: {repo!r} is a pattern; list exactly this repository")
     for i, item in enumerate(_list(spec.get("clusterResourceWhitelist"))):
         item = _dict(item)
-        if any(isinstance(item.get(k), str) and _GLOB.search(item[k]) for k in ("group", "kind")):
+        if any(isinstance(item.get(k), str) and _GLOB.search(item[k]) for k in ("group", "kind", "name")):
             find("ISO-ARGO-WILDCARD", doc, ("spec", "clusterResourceWhitelist", i),
-                 f"$.spec.clusterResourceWhitelist[{i}]: wildcard cluster-scoped kinds are not allowed")
+                 f"$.spec.clusterResourceWhitelist[{i}]: wildcard cluster-scoped kinds or names are not allowed")
+        elif item.get("group") == "" and item.get("kind") == "Namespace" and item.get("name") not in declared:
+            what = (f"Namespace {item['name']!r} is not a namespace {env.file} declares" if "name" in item
+                    else "a Namespace entry without a name allows every Namespace")
+            find("ISO-ARGO-DESTINATION", doc, ("spec", "clusterResourceWhitelist", i),
+                 f"$.spec.clusterResourceWhitelist[{i}]: {what}")
 
 
 def _check_application(env: Environment, doc: Document, allowed_repos: set[str], find: _Find) -> None:
@@ -152,6 +175,9 @@ def _check_application(env: Environment, doc: Document, allowed_repos: set[str],
     if "name" in destination:
         find("ISO-ARGO-DESTINATION", doc, ("spec", "destination", "name"),
              "$.spec.destination.name: name the cluster by its server only")
+    if "namespace" in destination and destination["namespace"] not in env.declared_namespaces():
+        find("ISO-ARGO-DESTINATION", doc, ("spec", "destination", "namespace"),
+             f"$.spec.destination.namespace: {destination['namespace']!r} is not a namespace {env.file} declares")
     sources = [("source", spec.get("source"))] if "source" in spec else []
     sources += [(f"sources[{i}]", s) for i, s in enumerate(_list(spec.get("sources")))]
     if not sources:
@@ -186,6 +212,40 @@ def _check_kustomization(env: Environment, doc: Document, find: _Find) -> None:
     if "kubeConfig" in spec:
         find("ISO-FLUX-CLUSTER", doc, ("spec", "kubeConfig"),
              "$.spec.kubeConfig: a Kustomization of this cluster must not apply to another cluster")
+    app = _name(doc)
+    if spec.get("serviceAccountName") != account_name(str(app)):
+        find("ISO-FLUX-ACCOUNT", doc, ("spec", "serviceAccountName"),
+             f"$.spec.serviceAccountName: {spec.get('serviceAccountName')!r}: apply app {app} as its own account "
+             f"{account_name(str(app))!r}, whose rights reach only its declared namespaces")
+    declared = env.namespaces_of(str(app)) or ()
+    if "targetNamespace" in spec and spec["targetNamespace"] not in declared:
+        find("ISO-FLUX-ACCOUNT", doc, ("spec", "targetNamespace"),
+             f"$.spec.targetNamespace: {spec['targetNamespace']!r} is not a namespace {env.file} declares for {app}")
+
+
+def _check_rbac(env: Environment, doc: Document, roles: set[Any], find: _Find) -> None:
+    """The rights of the Flux accounts: bindings only in declared namespaces, cluster-wide only to the Namespace
+    objects of declared names (and `create`, which Kubernetes cannot limit to names)."""
+    data, declared = _dict(doc.data), set(env.declared_namespaces())
+    kind = data.get("kind")
+    if kind == "RoleBinding" and _dict(data.get("metadata")).get("namespace") not in declared:
+        find("ISO-FLUX-ACCOUNT", doc, ("metadata", "namespace"),
+             f"$.metadata.namespace: a RoleBinding outside the namespaces {env.file} declares")
+    elif kind == "ClusterRoleBinding":
+        ref = _dict(data.get("roleRef"))
+        if ref.get("kind") != "ClusterRole" or ref.get("name") not in roles:
+            find("ISO-FLUX-ACCOUNT", doc, ("roleRef",),
+                 f"$.roleRef: {ref.get('name')!r} is not a ClusterRole of these files; cluster-wide rights stop at "
+                 "the declared Namespace objects")
+    elif kind == "ClusterRole":
+        for i, item in enumerate(_list(data.get("rules"))):
+            item = _dict(item)
+            names = _list(item.get("resourceNames"))
+            only_namespaces = _list(item.get("apiGroups")) == [""] and _list(item.get("resources")) == ["namespaces"]
+            create_only = _list(item.get("verbs")) == ["create"] and not names
+            if not only_namespaces or not (create_only or (names and set(names) <= declared)):
+                find("ISO-FLUX-ACCOUNT", doc, ("rules", i),
+                     f"$.rules[{i}]: a ClusterRole of a Flux account may only name declared Namespace objects")
 
 
 def _distinct_clusters(envs: Sequence[Environment]) -> list[Finding]:

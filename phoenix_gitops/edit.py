@@ -85,7 +85,10 @@ class NewAppResult:
 
     app: str
     files: tuple[str, ...]
+    """The files created (base and overlays)."""
     rendered: tuple[str, ...]
+    declared: tuple[str, ...] = ()
+    """The environment files the app was declared in (`apps.<app>`)."""
 
 
 # Finding what to edit.
@@ -176,6 +179,23 @@ def scratch_copy(repo: Repo) -> Iterator[Repo]:
             else:
                 shutil.copy2(child, root / child.name, follow_symlinks=False)
         yield Repo(root)
+
+
+def _refuse_reserved(repo: Repo, name: str) -> None:
+    """UsageError when `name`, which becomes the new app's namespace, is reserved or already an app's namespace
+    in some environment."""
+    policy = rules.load_policy(*rules.policy_file(repo.root))[0]  # a broken policy: `check` reports it
+    gateway = tuple(str(n) for n in (policy.setting("ingressNamespaces") if policy else None) or [])
+    for env_name in repo.env_names():
+        env = repo.environment(env_name)
+        pattern = env.reserved_by(name, gateway)
+        if pattern:
+            raise UsageError(f"app name {name!r} is a reserved namespace in {env_name} ({pattern!r}); "
+                             "choose another name")
+        owners = [app for app, namespaces in env.apps.items() if name in namespaces]
+        if owners:
+            raise UsageError(f"namespace {name!r} already belongs to app {owners[0]} in {env.file}; "
+                             "choose another name")
 
 
 def _check_with(repo: Repo, files: dict[str, str], env_names: list[str], kz: Kustomize, jobs: int | None,
@@ -327,6 +347,7 @@ def new_app(repo: Repo, kz: Kustomize, name: str, image: str | None = None,
              if p.exists() or p.is_symlink()]
     if taken:
         raise UsageError(f"app {name!r} exists: {', '.join(p.relative_to(repo.root).as_posix() for p in taken)}")
+    _refuse_reserved(repo, name)
     ref = parse_image(image) if image else None
     if ref is not None and ref.name is not None and ref.name != f"{image_prefix.rstrip('/')}/{name}":
         raise UsageError(f"image {ref.name!r}: a new app's image is {image_prefix.rstrip('/')}/{name}; "
@@ -338,18 +359,26 @@ def new_app(repo: Repo, kz: Kustomize, name: str, image: str | None = None,
     files = scaffold(repo, name, ref, needs, image_prefix)
     envs = repo.select_envs(ALL)
     _check_with(repo, files, [e.name for e in envs], kz, jobs, f"the scaffold of {name}")
-    folders = sorted({rel.rsplit("/", 1)[0] for rel in files})
+    edits = {rel: text for rel, text in files.items() if (repo.root / rel).exists()}  # the environment files
+    folders = sorted({rel.rsplit("/", 1)[0] for rel in files if rel not in edits})
     created: list[Path] = []
+    edited: dict[Path, str] = {}
     with signals_as_interrupts():
         steps = steps_done()
         try:
+            for rel, text in sorted(edits.items()):
+                path = repo.root / rel
+                with signals_held(step=False):  # written and recorded, for the restore below
+                    original = path.read_text(encoding="utf-8")
+                    write_atomic(path, text)
+                    edited[path] = original
             for folder in folders:
                 target = repo.root / folder
                 with signals_held(step=False):  # created and recorded, for the removal below
                     create_folder(target, {rel.rsplit("/", 1)[1]: text.encode("utf-8")  # fails if it appeared
                                            for rel, text in files.items() if rel.rsplit("/", 1)[0] == folder})
                     created.append(target)
-            changed = rendering.render(repo, envs, kz, jobs=jobs).changed
+            changed = rendering.render(repo, repo.select_envs(ALL), kz, jobs=jobs).changed  # the apps declared
         except BaseException as err:
             if isinstance(err, KeyboardInterrupt) and steps_done() > steps:  # the render swapped its output in
                 raise Interrupted(f"{name} was created ({', '.join(folders)}) and every environment "
@@ -357,7 +386,9 @@ def new_app(repo: Repo, kz: Kustomize, name: str, image: str | None = None,
             with signals_held(step=False):
                 for target in reversed(created):
                     shutil.rmtree(target, ignore_errors=True)
+                for path, original in edited.items():
+                    write_atomic(path, original)
             if isinstance(err, GitopsError):
                 err.args = (f"nothing was written: {err}",)
             raise
-    return NewAppResult(name, tuple(sorted(files)), changed)
+    return NewAppResult(name, tuple(sorted(set(files) - set(edits))), changed, tuple(sorted(edits)))

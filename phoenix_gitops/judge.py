@@ -51,6 +51,8 @@ class Verdict:
     """The rules' view of the build (when they ran), for the rules across environments."""
     rules: rules.ViewRules | None = None
     """The own rules' result (None when they did not run: schema errors, no policy, no schemas)."""
+    skipped: str | None = None
+    """Why the own rules did not run (None when they ran, or when the build is to be judged again)."""
     requests: OriginRequests | None = None
     """What `view` reads in place of origins (None for a `Rendered` build)."""
     needs_origins: bool = False
@@ -98,16 +100,16 @@ def judge(output: Output, env: Environment, graph: SourceGraph, schemas: SchemaI
     of an earlier judgement of the same text, which need not be validated again). Nothing is judged for a
     Kubernetes version without schemas (`check` reports that once per environment)."""
     if env.kubernetes_version not in supported_versions():
-        return Verdict()
+        return Verdict(skipped=f"no schemas for Kubernetes {env.kubernetes_version}")
     if problems is None:
         problems = [(index, problem) for index, resource in enumerate(output.resources)
                     for problem in schemas.validate(_without_sops(resource), env.kubernetes_version)]
     if problems:  # every schema problem is an error: the rules would read shapes nobody vouched for
         if not isinstance(output, Rendered):
             return Verdict(problems=problems, needs_origins=True)
-        return Verdict(_located(problems, output, env, graph), problems)
+        return Verdict(_located(problems, output, env, graph), problems, skipped="schema errors")
     if policy is None:
-        return Verdict()
+        return Verdict(skipped="the policy did not load")
     requests = None if isinstance(output, Rendered) else OriginRequests()
     view = rules.view_of(env, output, graph, policy, schemas, requests)
     own = rules.check_view(view, policy)

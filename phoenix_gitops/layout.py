@@ -1,9 +1,12 @@
 """Where things are: the repo's environments (one cluster each) and the app overlays inside them.
 
 The one module that knows the folder conventions:
-    overlays/<env>/environment.yaml          which cluster <env> is (data/schemas/environment.schema.json)
-    overlays/<env>/<app>/kustomization.yaml  one overlay per app
+    overlays/<env>/environment.yaml          which cluster <env> is, its apps and the namespaces each may use
+                                             (data/schemas/environment.schema.json); every folder under
+                                             overlays/ is an environment and must have one
+    overlays/<env>/<app>/kustomization.yaml  one overlay per app, declared in the environment file
     rendered/<env>/<app>/manifest.yaml       what `render` writes
+    clusters/<env>/                          the Argo CD and Flux objects `render` generates per cluster
     gitops.yaml                              where Argo CD and Flux fetch the repo (data/schemas/gitops.schema.json)
 
 Usage:
@@ -11,13 +14,17 @@ Usage:
     for env in repo.select_envs("env=prod"):          # "prod", "env=prod" and "all" are accepted
         for overlay in env.overlays():
             print(overlay.id, overlay.rel)             # prod/api overlays/prod/api
+    env.namespaces_of("api")                           # ('api',): declared in overlays/prod/environment.yaml
+    env.reserved_by("kube-system")                     # 'kube-*'
+    repo.orphans(repo.select_envs("all"))              # [Finding]: rendered/ or clusters/ folders of no env/app
 """
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError, UsageError
@@ -37,6 +44,9 @@ __all__ = [
     "ENV_FILE",
     "SETTINGS_FILE",
     "ALL",
+    "RENDERED",
+    "CLUSTERS",
+    "RESERVED_NAMESPACES",
 ]
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -46,6 +56,14 @@ SETTINGS_FILE = "gitops.yaml"
 """The repo-level settings file at the repository root: the Git URL and branch the sync engines follow."""
 ALL = "all"
 """The environment argument that selects every environment."""
+RENDERED = "rendered"
+"""The repo folder `render` writes the apps' manifests to, one folder per environment and app."""
+CLUSTERS = "clusters"
+"""The repo folder holding one bootstrap folder (Argo CD and Flux objects) per environment (cluster)."""
+RESERVED_NAMESPACES = ("kube-*", "default")
+"""Namespaces no app may use in any environment. The Argo CD and Flux namespaces of `gitops.yaml`, the
+environment file's `reservedNamespaces` and the policy's `ingressNamespaces` are reserved too."""
+_MISNAMED_ENV_FILES = ("environment.yml", "Environment.yaml", "env.yaml", "environment.json")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
 
@@ -131,6 +149,31 @@ class Environment:
     repo_root: Path
     sync: SyncPolicy = SyncPolicy()
     """How Argo CD (and, for `prune`, Flux) syncs this environment."""
+    apps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The declared apps and the namespaces each may use (`apps:` of the environment file)."""
+    reserved_namespaces: tuple[str, ...] = (*RESERVED_NAMESPACES, RepoSettings.argocd_namespace,
+                                            RepoSettings.flux_namespace)
+    """Namespace patterns no app may use here: RESERVED_NAMESPACES, the sync engines' namespaces and the
+    environment file's `reservedNamespaces`."""
+    doc: Document | None = field(default=None, compare=False, repr=False)
+    """The environment file as loaded (for the lines of its entries)."""
+
+    def namespaces_of(self, app: str) -> tuple[str, ...] | None:
+        """The namespaces the environment file declares for `app`; None when it does not declare the app."""
+        return self.apps.get(app)
+
+    def declared_namespaces(self) -> tuple[str, ...]:
+        """Every namespace some app of this environment may use, sorted."""
+        return tuple(sorted({ns for namespaces in self.apps.values() for ns in namespaces}))
+
+    def reserved_by(self, namespace: str, extra: tuple[str, ...] = ()) -> str | None:
+        """The pattern (of `reserved_namespaces` or `extra`) that reserves `namespace`, or None."""
+        return next((p for p in (*self.reserved_namespaces, *extra) if fnmatch.fnmatchcase(namespace, p)), None)
+
+    def position(self, path: tuple[str | int, ...]) -> tuple[int | None, int | None]:
+        """Line and column of `path` in the environment file (of its nearest existing parent); (None, None)
+        for an environment not loaded from a file."""
+        return self.doc.position(path) if self.doc is not None else (None, None)
 
     @property
     def file(self) -> str:
@@ -174,11 +217,48 @@ class Repo:
         return self.root / "rendered"
 
     def env_names(self) -> list[str]:
-        """Names of the folders under overlays/ that hold an environment file, sorted."""
+        """Names of the folders under overlays/, sorted: each is an environment.
+
+        A folder without `environment.yaml` (misnamed, missing, a link) is an InputError naming every such
+        folder: skipping it would make that environment pass every check unchecked."""
         overlays = self.root / "overlays"
-        return sorted(
-            p.name for p in overlays.iterdir() if p.is_dir() and not p.is_symlink() and (p / ENV_FILE).is_file()
-        )
+        folders = sorted(p for p in overlays.iterdir() if p.is_dir() and not p.name.startswith("."))
+        problems = [_no_env_file(p) for p in folders if p.is_symlink() or not (p / ENV_FILE).is_file()]
+        if problems:
+            raise InputError("\n".join(problems))
+        return [p.name for p in folders]
+
+    def orphans(self, envs: list[Environment]) -> list[Finding]:
+        """Error findings (LAYOUT-ORPHAN) for every entry under `rendered/` and `clusters/` that belongs to no
+        environment or is not a plain folder, and every `rendered/<env>/<app>` of the environments `envs` with no
+        overlay: what is there is still what a cluster syncs, though nothing renders or checks it. Those that a
+        render of their environment replaces carry its name as `env`."""
+        names = set(self.env_names())
+        found: list[Finding] = []
+        for top in (RENDERED, CLUSTERS):
+            root = self.root / top
+            entries = sorted(root.iterdir()) if root.is_dir() else []
+            for path in entries:
+                if path.name.startswith(".") or (path.is_dir() and path.name in names and not path.is_symlink()):
+                    continue
+                if path.name in names:
+                    found.append(Finding("LAYOUT-ORPHAN", "error", "is not a folder (a symbolic link or a file), so "
+                                         f"nothing checks what it holds; `invoke render {path.name}` replaces it",
+                                         f"{top}/{path.name}", env=path.name))
+                    continue
+                found.append(Finding("LAYOUT-ORPHAN", "error", f"belongs to no environment (no overlays/{path.name}/"
+                                     f"{ENV_FILE}); a cluster may still sync it: delete it, or restore the "
+                                     "environment", f"{top}/{path.name}"))
+        for env in envs:
+            folder = self.root / RENDERED / env.name
+            apps = {o.app for o in env.overlays()}
+            entries = sorted(folder.iterdir()) if folder.is_dir() and not folder.is_symlink() else []
+            for path in entries:
+                if path.name not in apps and not path.name.startswith("."):
+                    found.append(Finding("LAYOUT-ORPHAN", "error", f"belongs to no app (no overlays/{env.name}/"
+                                         f"{path.name}); `invoke render {env.name}` removes it",
+                                         f"{RENDERED}/{env.name}/{path.name}", env=env.name))
+        return found
 
     def environment(self, name: str) -> Environment:
         """Load and schema-check `overlays/<name>/environment.yaml`; raises InputError listing every problem."""
@@ -192,7 +272,8 @@ class Repo:
             return [Finding("SRC-ENVIRONMENT", "error", f"$.name: {doc.data['name']!r} must equal the folder name "
                             f"{name!r}", rel, line, col, env=name)]
 
-        data = self._checked(rel, "environment", "SRC-ENVIRONMENT", name_matches_folder, env=name).data
+        doc = self._checked(rel, "environment", "SRC-ENVIRONMENT", name_matches_folder, env=name)
+        data = doc.data
         sync = data.get("sync", {})
         return Environment(
             name=name,
@@ -208,7 +289,18 @@ class Repo:
                 prune=sync.get("prune", True),
                 self_heal=sync.get("selfHeal", True),
             ),
+            apps={app: tuple(entry["namespaces"]) for app, entry in data.get("apps", {}).items()},
+            reserved_namespaces=(*RESERVED_NAMESPACES, *self._engine_namespaces(), *data.get("reservedNamespaces", [])),
+            doc=doc,
         )
+
+    def _engine_namespaces(self) -> tuple[str, ...]:
+        """The namespaces Argo CD and Flux run in (gitops.yaml's, else their defaults): no app may use them."""
+        try:
+            settings = self.settings()
+        except InputError:  # reported by whatever needs the settings (render); the defaults still hold
+            settings = RepoSettings(repo_url="", revision="")
+        return tuple(dict.fromkeys((settings.argocd_namespace, settings.flux_namespace)))
 
     def settings(self) -> RepoSettings:
         """Load and schema-check `gitops.yaml` at the repo root; raises InputError listing every problem."""
@@ -305,6 +397,16 @@ def not_regular_kustomizations(folder: Path, rel: str) -> list[tuple[str, str]]:
         found.append((f"{rel}/{name}", f"is {what}, not a file; kustomize cannot read it: replace it by the "
                       "kustomization file"))
     return found
+
+
+def _no_env_file(folder: Path) -> str:
+    rel = f"overlays/{folder.name}"
+    if folder.is_symlink():
+        return f"{rel}: error LAYOUT-ENV-FILE is a link; an environment is a folder of its own with {ENV_FILE}"
+    near = [n for n in _MISNAMED_ENV_FILES if (folder / n).exists()]
+    found = f" (found {', '.join(near)}: rename it)" if near else ""
+    return (f"{rel}: error LAYOUT-ENV-FILE no {rel}/{ENV_FILE}{found}; every folder under overlays/ is an "
+            "environment and needs its environment file")
 
 
 def _not_regular(broken: list[tuple[str, str]]) -> InputError:

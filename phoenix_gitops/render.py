@@ -94,8 +94,10 @@ def render(
         report = run_check(repo, envs, kustomize, jobs=jobs, on_done=on_done, cache=cache)
         if report.tool_errors:
             raise ToolError("\n".join(report.tool_errors))
-        if errors_in(report.findings):
-            raise InputError("\n".join(str(f) for f in report.findings))
+        replaced = set() if check else {env.name for env in envs}
+        if any(not _removed_by(replaced, f) for f in errors_in(report.findings)):
+            raise InputError("\n".join([*(str(f) for f in report.findings if not _removed_by(replaced, f)),
+                                         *report.skipped_lines()]))
         outputs = outputs_of(report, kustomize.version)
         trees = {folder: files for env in envs
                  for folder, files in _env_trees(repo, env, outputs[env.name], report.rendered[env.name]).items()}
@@ -109,8 +111,14 @@ def render(
         changed=tuple(sorted(changed)),
         kustomize_version=kustomize.version,
         check=check,
-        findings=tuple(report.findings),
+        findings=tuple(f for f in report.findings if not _removed_by(replaced, f)),
     )
+
+
+def _removed_by(replaced: set[str], finding: Finding) -> bool:
+    """Whether writing the output folders of the environments `replaced` removes what `finding` is about: the
+    folder of an app that is gone, or a link where an environment's folder belongs (each is replaced whole)."""
+    return finding.rule == "LAYOUT-ORPHAN" and finding.env in replaced
 
 
 def _env_trees(repo: Repo, env: Environment, app_files: Files, outputs: Sequence[Output]) -> dict[Path, Files]:

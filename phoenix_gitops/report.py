@@ -4,6 +4,13 @@ Findings never carry resource values (the checks build their messages from field
 so no reporter can leak a secret. SARIF describes every rule that appears from the catalogue (title, why and how
 to fix, a link to its docs/rules.md section); JUnit has a test case for every app that was checked.
 
+Every format shows every suppression (`phoenix-gitops/suppress`), so that a finding switched off by the change
+under review is never invisible: a `suppressed` line (text, and the JUnit case's output), an entry of
+`suppressions` (JSON), a `::notice` at the annotation (GitHub), a count under the title and a table (Markdown),
+and each hidden finding as a SARIF result carrying an `inSource` suppression with the reason. Every format
+says likewise where the rules did not run (`CheckReport.skipped`): the text summary, `rulesSkipped` (JSON), the
+app's JUnit output, a `::warning` (GitHub), a list under the Markdown table, SARIF tool notifications.
+
 Usage:
     print(format_report(report, "sarif"))
 """
@@ -15,8 +22,8 @@ from collections.abc import Callable
 from xml.etree import ElementTree as ET
 
 from . import __version__, rules
-from .check import CheckReport
-from .findings import Finding
+from .check import ACROSS, CheckReport
+from .findings import Finding, Located
 from .rules.policy import SKIP
 from .rules.registry import PROFILES
 
@@ -65,6 +72,7 @@ def as_json(report: CheckReport) -> str:
         ],
         "environments": [vars(summary) for summary in report.summaries],
         "toolErrors": report.tool_errors,
+        "rulesSkipped": [{"what": what, "reason": reason} for what, reason in report.skipped.items()],
         "suppressions": [
             {
                 "rules": list(s.rules), "reason": s.reason, "path": s.path, "line": s.line, "column": s.col,
@@ -79,9 +87,14 @@ def as_json(report: CheckReport) -> str:
 def as_junit(report: CheckReport) -> str:
     """JUnit XML: a test suite per environment with a test case per app that was checked (passing ones included)
     and one, `(environment)`, for the findings about no app; a `(repository)` suite for findings about no
-    environment and a `(tools)` suite for tool failures. A failure per error finding; warnings and notes go to
-    the case's system-out."""
+    environment and a `(tools)` suite for tool failures. A failure per error finding; warnings, notes and the
+    app's suppressions go to the case's system-out."""
+    suppressed: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for x in report.suppressions:
+        suppressed[x.env or REPOSITORY, x.app or ENV_CASE].append(str(x))
     suites: dict[str, dict[str, list[Finding]]] = {}
+    if ACROSS in report.skipped:
+        suites.setdefault(REPOSITORY, {REPOSITORY: []})
     for env in [*report.apps, *(s.env for s in report.summaries)]:
         cases = suites.setdefault(env, {ENV_CASE: []})
         for app in report.apps.get(env, []):
@@ -104,7 +117,9 @@ def as_junit(report: CheckReport) -> str:
             for finding in cases[case_name]:
                 if finding.severity == "error":
                     ET.SubElement(case, "failure", message=finding.message, type=finding.rule).text = str(finding)
-            notes = [str(f) for f in cases[case_name] if f.severity != "error"]
+            notes = [str(f) for f in cases[case_name] if f.severity != "error"] + suppressed[name, case_name]
+            skipped = report.skipped.get(f"{name}/{case_name}") or (name == REPOSITORY and report.skipped.get(ACROSS))
+            notes += [f"rules did not run: {skipped}"] if skipped else []
             if notes:
                 ET.SubElement(case, "system-out").text = "\n".join(notes)
     if report.tool_errors:
@@ -123,20 +138,16 @@ def as_junit(report: CheckReport) -> str:
 
 def as_sarif(report: CheckReport) -> str:
     """SARIF 2.1.0 with one run: a rule descriptor for every rule that appears (`ruleIndex` points at it) and a
-    region (line/column) wherever the line is known."""
-    ids = sorted({f.rule for f in report.findings})
-    results = []
-    for f in report.findings:
-        location: dict[str, object] = {"artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"}}
-        if f.line is not None:
-            location["region"] = {"startLine": f.line, "startColumn": f.col or 1}
-        results.append({
-            "ruleId": f.rule,
-            "ruleIndex": ids.index(f.rule),
-            "level": _SARIF_LEVEL.get(f.severity, "warning"),
-            "message": {"text": f"{f.message}{f.context}"},
-            "locations": [{"physicalLocation": location}],
-        })
+    region (line/column) wherever the line is known. The findings that suppressions hid follow the reported
+    ones, each with a `suppressions` entry: kind `inSource`, the reason as justification, the annotation as
+    location."""
+    hidden = [(f, x) for x in report.suppressions for f in x.hidden]
+    ids = sorted({f.rule for f in report.findings} | {f.rule for f, _ in hidden})
+    results = [_sarif_result(f, ids) for f in report.findings]
+    for f, x in hidden:
+        results.append({**_sarif_result(f, ids), "suppressions": [{
+            "kind": "inSource", "justification": x.reason, "location": {"physicalLocation": _sarif_location(x)},
+        }]})
     document = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -148,11 +159,32 @@ def as_sarif(report: CheckReport) -> str:
             "results": results,
             "invocations": [{
                 "executionSuccessful": not report.tool_errors,
-                "toolExecutionNotifications": [{"level": "error", "message": {"text": m}} for m in report.tool_errors],
+                "toolExecutionNotifications": [
+                    *({"level": "error", "message": {"text": m}} for m in report.tool_errors),
+                    *({"level": "warning", "message": {"text": m}} for m in report.skipped_lines()),
+                ],
             }],
         }],
     }
     return json.dumps(document, indent=2) + "\n"
+
+
+def _sarif_result(f: Finding, ids: list[str]) -> dict[str, object]:
+    return {
+        "ruleId": f.rule,
+        "ruleIndex": ids.index(f.rule),
+        "level": _SARIF_LEVEL.get(f.severity, "warning"),
+        "message": {"text": f"{f.message}{f.context}"},
+        "locations": [{"physicalLocation": _sarif_location(f)}],
+    }
+
+
+def _sarif_location(item: Located) -> dict[str, object]:
+    """A SARIF physicalLocation: the file, and the region where the line is known."""
+    location: dict[str, object] = {"artifactLocation": {"uri": item.path, "uriBaseId": "%SRCROOT%"}}
+    if item.line is not None:
+        location["region"] = {"startLine": item.line, "startColumn": item.col or 1}
+    return location
 
 
 def _sarif_rule(rule_id: str) -> dict[str, object]:
@@ -183,33 +215,52 @@ def _default_level(entry: rules.Rule) -> str:
 
 
 def as_github(report: CheckReport) -> str:
-    """GitHub Actions workflow commands: `::error file=...,line=...,col=...,title=RULE::message`."""
-    lines = []
-    for f in report.findings:
-        props = [f"file={_gh_property(f.path)}"]
-        if f.line is not None:
-            props += [f"line={f.line}", f"col={f.col or 1}"]
-        props.append(f"title={_gh_property(f.rule)}")
-        level = _GITHUB_LEVEL.get(f.severity, "warning")
-        lines.append(f"::{level} {','.join(props)}::{_gh_data(f.message + f.context)}")
+    """GitHub Actions workflow commands: `::error file=...,line=...,col=...,title=RULE::message` per finding, then
+    `::notice file=...,line=...,col=...,title=suppressed RULES::...` at each suppression's annotation."""
+    lines = [f"::{_GITHUB_LEVEL.get(f.severity, 'warning')} {_gh_where(f, f.rule)}::{_gh_data(f.message + f.context)}"
+             for f in report.findings]
+    lines += [f"::notice {_gh_where(x, 'suppressed ' + ' '.join(x.rules))}::"
+              + _gh_data(f"{', '.join(x.rules)} suppressed ({x.suppressed} finding(s)): {x.reason}{x.context}")
+              for x in report.suppressions]
     lines += [f"::error title=tool failure::{_gh_data(message)}" for message in report.tool_errors]
+    lines += [f"::warning title=rules did not run::{_gh_data(line)}" for line in report.skipped_lines()]
     return "".join(f"{line}\n" for line in lines)
 
 
+def _gh_where(item: Located, title: str) -> str:
+    """The properties of an annotation at `item`: file, line and column where known, and `title`."""
+    props = [f"file={_gh_property(item.path)}"]
+    if item.line is not None:
+        props += [f"line={item.line}", f"col={item.col or 1}"]
+    props.append(f"title={_gh_property(title)}")
+    return ",".join(props)
+
+
 def as_markdown(report: CheckReport) -> str:
-    """A pull-request comment: a summary table per environment, then the findings in collapsible sections."""
-    out = ["## phoenix-gitops check", "", "| env | cluster | Kubernetes | apps | resources | errors | warnings |",
-           "|---|---|---|---:|---:|---:|---:|"]
+    """A pull-request comment: how many findings suppressions hid (right under the title, when there are any), a
+    summary table per environment, then the findings and the suppressions in collapsible sections."""
+    out = ["## phoenix-gitops check", ""]
+    if report.suppressions:
+        hidden = sum(x.suppressed for x in report.suppressions)
+        out += [f"**{hidden} finding(s) suppressed** by {len(report.suppressions)} suppression(s) "
+                "(`phoenix-gitops/suppress`, listed below).", ""]
+    out += ["| env | cluster | Kubernetes | apps | resources | errors | warnings |",
+            "|---|---|---|---:|---:|---:|---:|"]
     for s in report.summaries:
         out.append(f"| {s.env} | {s.cluster} | {s.kubernetes_version} | {s.apps} | {s.resources} | {s.errors} "
                    f"| {s.warnings} |")
     out.append("")
+    if report.skipped:
+        out += ["**Not checked by the rules** (an earlier stage found an error):", ""]
+        out += [f"- {_md(line)}" for line in report.skipped_lines()]
+        out.append("")
     if report.tool_errors:
         out += ["**Tool failures (the check is incomplete):**", ""]
         out += [f"- `{_md(line)}`" for message in report.tool_errors for line in message.splitlines()[:1]]
         out.append("")
     if not report.findings:
-        out.append("No findings. :white_check_mark:")
+        out.append("No findings besides the suppressed ones below." if report.suppressions
+                   else "No findings. :white_check_mark:")
     by_env: dict[str, list[Finding]] = defaultdict(list)
     for f in report.findings:
         by_env[f.env or "repository"].append(f)

@@ -1,4 +1,5 @@
-"""The files of a new app: `base/<name>/` and `overlays/<env>/<name>/` for every environment, from templates.
+"""The files of a new app: `base/<name>/` and `overlays/<env>/<name>/` for every environment, from templates,
+and each environment file with the app declared (`apps.<name>: {namespaces: [<name>]}`).
 
 The templates are package data (`phoenix_gitops/data/templates/*.yaml.tmpl`, modelled on the api app), filled
 with `str.format`: `{name}`, `{env}`, `{image}`, `{pin}`, sizes and bounds. What differs per environment is read
@@ -9,6 +10,7 @@ other apps use. Nothing is written here; `edit.new_app` checks, writes and rende
 Usage:
     files = scaffold(repo, "billing", parse_image("1a2b3c4@sha256:..."), digest_envs={"staging", "prod"})
     files["overlays/prod/billing/kustomization.yaml"]     # the overlay's text
+    files["overlays/prod/environment.yaml"]               # the environment file, billing declared
 """
 from __future__ import annotations
 
@@ -18,10 +20,10 @@ from collections.abc import Collection, Iterator
 from importlib.resources import files as package_files
 from typing import Any
 
-from .errors import GitopsError
+from .errors import GitopsError, InputError
 from .images import ImageRef, digest_note
 from .layout import Environment, Repo
-from .yamlio import load_file
+from .yamlio import edit_mapping, load_file
 
 __all__ = ["scaffold", "template", "APP_NAME", "DEFAULT_IMAGE_PREFIX", "UNRELEASED"]
 
@@ -71,7 +73,21 @@ def scaffold(repo: Repo, name: str, ref: ImageRef | None, digest_envs: Collectio
                 env=env_name.capitalize(), name=name, low=low, high=high)
         files[f"{folder}/externalsecret-patch.yaml"] = template("externalsecret-patch.yaml").format(
             name=name, env=env_name, store=_secret_store(environment))
+        files[environment.file] = _declared(repo, environment, name)
     return files
+
+
+def _declared(repo: Repo, environment: Environment, name: str) -> str:
+    """The environment file's text with app `name` declared, using the namespace of its own name."""
+    text = (repo.root / environment.file).read_text(encoding="utf-8")
+    entry = {"namespaces": [name]}
+    has_apps = environment.doc is not None and isinstance(environment.doc.data, dict) and "apps" in environment.doc.data
+    try:
+        if has_apps:
+            return edit_mapping(text, ("apps",), {name: entry}, name=environment.file)
+        return edit_mapping(text, (), {"apps": {name: entry}}, name=environment.file)
+    except ValueError as err:
+        raise InputError(f"{err}; declare `{name}: {{namespaces: [{name}]}}` under `apps:` by hand") from None
 
 
 def _pin(name: str, env_name: str, ref: ImageRef | None, digest_env: bool) -> tuple[str, str]:

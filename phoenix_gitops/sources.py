@@ -9,10 +9,12 @@ Helm, no plugins. YAML files are loaded too, so a YAML hazard is reported at its
 collected; nothing stops at the first.
 
 The result also tells what the build reads (for source-mapping findings and for knowing which overlays a
-change can affect).
+change can affect); `on_file` is told each of those files before anything reads it (the check hashes them
+there, so a file edited while the check runs is noticed).
 
 Usage:
     graph = read_sources(repo_root, overlay)
+    graph = read_sources(repo_root, overlay, on_file=hasher)    # hasher("base/api/deployment.yaml") first
     graph.findings            # [Finding(...)]: empty when the sources are fine
     graph.patches             # patch documents, outermost overlay first
     graph.files               # every repo-relative file the build reads
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,27 +80,41 @@ Loaded = list[Document] | YamlError
 """A file's documents, or why it could not be read."""
 
 
-def read_sources(repo_root: Path, overlay: Overlay, cache: dict[str, Loaded] | None = None) -> SourceGraph:
+OnFile = Callable[[str], object]
+"""Called with a repo-relative file the build reads, before it is read (and again each time it is met)."""
+
+
+def read_sources(repo_root: Path, overlay: Overlay, cache: dict[str, Loaded] | None = None,
+                 on_file: OnFile | None = None) -> SourceGraph:
     """Read and check every source `overlay` builds from.
 
     Pass the same `cache` ({repo-relative path: loaded}) for the overlays of one run, so a base shared by many
-    overlays is parsed once.
+    overlays is parsed once. `on_file` is called with every file of `graph.files` before it is parsed or
+    checked.
     """
     graph = SourceGraph(overlay)
-    _Reader(repo_root.resolve(), graph, {} if cache is None else cache).kustomization(overlay.path, top=True)
+    reader = _Reader(repo_root.resolve(), graph, {} if cache is None else cache, on_file)
+    reader.kustomization(overlay.path, top=True)
     return graph
 
 
 class _Reader:
-    def __init__(self, root: Path, graph: SourceGraph, cache: dict[str, Loaded]) -> None:
+    def __init__(self, root: Path, graph: SourceGraph, cache: dict[str, Loaded], on_file: OnFile | None) -> None:
         self.root = root
         self.graph = graph
         self.cache = cache
+        self.on_file = on_file
         self.seen: set[Path] = set()
         self.context = {"env": graph.overlay.env, "app": graph.overlay.app}
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
+
+    def uses(self, rel: str) -> None:
+        """`rel` is a file the build reads: it joins `graph.files`, and `on_file` hears of it before any read."""
+        self.graph.files.add(rel)
+        if self.on_file is not None:
+            self.on_file(rel)
 
     def find(self, rule: str, message: str, path: str, line: int | None = None, col: int | None = None,
              severity: str = "error") -> None:
@@ -118,7 +135,7 @@ class _Reader:
             return
         rel = self.rel(file)
         self.graph.kustomizations.append(rel)
-        self.graph.files.add(rel)
+        self.uses(rel)
         doc = self.load(file, rel)
         if doc is None:
             return
@@ -218,7 +235,7 @@ class _Reader:
             self.find("SRC-MISSING", f"{entry!r} is not a file", doc.source, line, col)
             return None
         if real.is_file():
-            self.graph.files.add(relative)
+            self.uses(relative)
         return target
 
     def patch_file(self, doc: Document, path: tuple[Any, ...], entry: str, folder: Path,
@@ -250,7 +267,7 @@ class _Reader:
 
     def yaml_file(self, path: Path) -> list[Document]:
         rel = self.rel(path.resolve())
-        self.graph.files.add(rel)
+        self.uses(rel)
         if rel in self.graph.documents:
             return self.graph.documents[rel]
         docs = self.parse(path, rel) or []

@@ -16,8 +16,9 @@ from rich.table import Table
 
 from phoenix_gitops import cache as caching
 from phoenix_gitops import check as checking
-from phoenix_gitops import errors, kustomize, layout, report, signals
+from phoenix_gitops import errors, kustomize, layout, report, signals, weakening
 from phoenix_gitops import render as rendering
+from phoenix_gitops.findings import sort_findings
 
 from .display import progress_bar, stderr, stdout
 from .exits import EXIT_INTERRUPTED, exits
@@ -119,8 +120,13 @@ def check(c: Context, env: str = layout.ALL, format: str = "text", jobs: int = N
     with _cache(repo, kz, cache) as run_cache, progress_bar(sum(len(e.overlays()) for e in envs), "check") as on_done:
         result = checking.run_check(repo, envs, kz, jobs=settings.jobs_or(jobs), on_done=on_done,
                                     cache=run_cache, outputs=False)
+    # what the change loosens in the platform-owned files (warnings, or one note outside a git checkout)
+    result.findings = sort_findings([*result.findings, *weakening.find_weakenings(repo.root, settings.diff_base)])
     stdout.out(report.format_report(result, format), end="")
-    (stdout if format == "text" else stderr).print(_summary(result.summaries))
+    summary = stdout if format == "text" else stderr
+    summary.print(_summary(result.summaries))
+    for line in result.skipped_lines():
+        summary.print(line, markup=False)
     for message in result.tool_errors:
         stderr.print(f"tool failure: {message}", markup=False)
     if result.exit_code:

@@ -101,6 +101,8 @@ def new_app(c: Context, name: str, image: str = "", jobs: int = NOT_GIVEN) -> No
     with interrupted_saying(f"{name} was created and every environment re-rendered"):
         for path in result.files:
             print(f"created: {path}")
+        for path in result.declared:
+            print(f"declared {name} (namespace {name}): {path}")
         for path in result.rendered:
             print(f"wrote: {path}")
         print(f"{name}: scaffolded and rendered; adjust sizes, replicas and secrets, then commit")

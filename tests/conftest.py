@@ -21,7 +21,8 @@ FIXTURE_REPOS = PROJECT / "tests" / "fixtures" / "repos"
 
 SLOW_FIXTURES = frozenset({"kz", "fixture_repo", "shipped_repo", "builds"})
 """A test that asks for one of these runs the real kustomize (or the CLI on a repo): it is marked `slow`."""
-SLOW_MODULES = frozenset({"test_reliability", "test_tasks", "test_wheel", "test_kustomize", "test_signals"})
+SLOW_MODULES = frozenset({"test_reliability", "test_tasks", "test_wheel", "test_kustomize", "test_signals",
+                          "test_namespace_boundaries"})
 """Modules whose tests build with kustomize or start processes (the CLI, a wheel build) by themselves: all `slow`."""
 
 

@@ -14,6 +14,7 @@ from support import shipped_bootstrap as shipped_files
 
 from phoenix_gitops import bootstrap
 from phoenix_gitops.errors import InputError
+from phoenix_gitops.kube_schemas import SchemaIndex
 from phoenix_gitops.layout import Repo
 from phoenix_gitops.own_schemas import CRD_SCHEMAS
 from phoenix_gitops.yamlio import dump_yaml, load_file, load_rendered, load_text
@@ -48,15 +49,18 @@ def crd_validator(api_version: str, kind: str) -> Draft202012Validator:
 
 
 @pytest.mark.parametrize("env_name", ENVS)
-def test_generated_manifests_validate_against_their_crd_schemas(env_name):
+def test_generated_manifests_validate_against_their_schemas_at_the_clusters_version(env_name):
+    version = Repo(PROJECT).environment(env_name).kubernetes_version
+    schemas = SchemaIndex()
     kinds = []
     for rel, obj in sorted(parsed(shipped_files(env_name)).items()):
-        validator = crd_validator(obj["apiVersion"], obj["kind"])
-        errors = [f"{rel}: {e.json_path}: {e.message}" for e in validator.iter_errors(obj)]
-        assert errors == []
+        assert schemas.validator(version, obj["apiVersion"], obj["kind"]) is not None, rel
+        assert [f"{rel}: {p.path}: {p.message}" for p in schemas.validate(obj, version)] == []
         kinds.append(obj["kind"])
-    assert sorted(set(kinds)) == ["AppProject", "Application", "GitRepository", "Kustomization"]
-    assert kinds.count("Application") == kinds.count("Kustomization") == 2
+    assert sorted(set(kinds)) == ["AppProject", "Application", "ClusterRole", "ClusterRoleBinding", "GitRepository",
+                                  "Kustomization", "RoleBinding", "ServiceAccount"]
+    assert kinds.count("Application") == kinds.count("Kustomization") == kinds.count("ServiceAccount") == 2
+    assert kinds.count("RoleBinding") == kinds.count("ClusterRole") == kinds.count("ClusterRoleBinding") == 2
     assert kinds.count("AppProject") == 2  # the env's project and the locked default project
 
 
@@ -82,9 +86,17 @@ def test_files_live_under_clusters_env_with_a_generated_header():
         "argocd/application-prod-storefront.yaml",
         "argocd/appproject-default.yaml",
         "argocd/appproject-phoenix-prod.yaml",
+        "flux/clusterrole-api-namespaces.yaml",
+        "flux/clusterrole-storefront-namespaces.yaml",
+        "flux/clusterrolebinding-api-namespaces.yaml",
+        "flux/clusterrolebinding-storefront-namespaces.yaml",
         "flux/gitrepository-phoenix-gitops.yaml",
         "flux/kustomization-api.yaml",
         "flux/kustomization-storefront.yaml",
+        "flux/rolebinding-api-api.yaml",
+        "flux/rolebinding-storefront-storefront.yaml",
+        "flux/serviceaccount-api.yaml",
+        "flux/serviceaccount-storefront.yaml",
     ]
     for rel, data in files.items():
         text = data.decode("utf-8")
@@ -112,7 +124,10 @@ def test_prod_appproject_allows_only_the_prod_server_and_this_repo():
         {"server": SERVERS["prod"], "namespace": "storefront"},
     ]
     assert spec["sourceRepos"] == [REPO_URL]
-    assert spec["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
+    assert spec["clusterResourceWhitelist"] == [  # Namespace objects by the declared names only
+        {"group": "", "kind": "Namespace", "name": "api"},
+        {"group": "", "kind": "Namespace", "name": "storefront"},
+    ]
     assert "*" not in json.dumps(spec)
 
 
@@ -169,39 +184,35 @@ def test_ignore_differences_on_replicas_exactly_where_an_hpa_is_rendered():
                 assert "RespectIgnoreDifferences=true" not in spec["syncPolicy"]["syncOptions"]
 
 
-def test_hpa_detection_reads_the_scale_target_and_every_namespace():
+def test_app_info_takes_namespaces_from_the_environment_file_and_hpa_targets_from_the_output():
+    env = Repo(PROJECT).environment("prod")
     manifest = (
-        "# header\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n---\n"
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: shop-jobs\ndata:\n  A: \"1\"\n---\n"
-        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n  namespace: shop\n"
+        "# header\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: kube-system\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: storefront\ndata:\n  A: \"1\"\n---\n"
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n  namespace: api\n"
         "spec:\n  maxReplicas: 4\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: StatefulSet\n"
         "    name: shop-db\n"
     )
-    info = bootstrap.app_info("shop", load_rendered(manifest, "manifest.yaml"))
-    assert info.namespaces == ("shop", "shop-jobs")
-    assert info.namespace is None  # two namespaces: the objects carry their own
-    assert info.scale_targets == (bootstrap.ScaleTarget("apps", "StatefulSet", "shop", "shop-db"),)
-    no_hpa = bootstrap.app_info("shop", load_rendered(manifest.split("---\napiVersion: autoscaling")[0], "x"))
+    info = bootstrap.app_info(env, "api", load_rendered(manifest, "manifest.yaml"))
+    assert info.namespaces == ("api",)  # what the output names (kube-system, storefront) widens nothing
+    assert info.namespace == "api"
+    assert info.scale_targets == (bootstrap.ScaleTarget("apps", "StatefulSet", "api", "shop-db"),)
+    no_hpa = bootstrap.app_info(env, "api", load_rendered(manifest.split("---\napiVersion: autoscaling")[0], "x"))
     assert no_hpa.scale_targets == ()
+    assert bootstrap.app_info(env, "undeclared", []) == bootstrap.AppInfo("undeclared", (), ())
 
 
-def test_app_info_takes_only_what_a_cluster_would_read_as_names():
+def test_app_info_reads_only_well_formed_hpa_targets():
+    env = Repo(PROJECT).environment("prod")
     resources = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "2024"}},
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "flow"}},
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b", "namespace": 2025}},  # not a string
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": ""}},
-        {"apiVersion": "v2", "kind": "Namespace", "metadata": {"name": "not-core"}},
         {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "h"},
          "spec": {"scaleTargetRef": {"kind": "Deployment"}}},  # no name: nothing to ignore
         {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "i"},
          "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}}},  # core group, no namespace
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": "broken"},
+        {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": "broken"},
     ]
-    info = bootstrap.app_info("x", resources)
-    assert info.namespaces == ("2024", "flow")
+    info = bootstrap.app_info(env, "api", resources)
     assert info.scale_targets == (bootstrap.ScaleTarget("", "Deployment", "", "web"),)
-    assert bootstrap.app_info("y", []) == bootstrap.AppInfo("y", (), ())
 
 
 def test_an_app_name_too_long_for_an_application_is_refused_before_anything_is_written():
@@ -224,8 +235,24 @@ def test_flux_kustomizations_prune_wait_time_out_and_stay_in_their_env():
             assert spec["path"] == f"./rendered/{env_name}/{app}"
             assert spec["sourceRef"] == {"kind": "GitRepository", "name": "phoenix-gitops"}
             assert (spec["prune"], spec["wait"], spec["timeout"], spec["interval"]) == (True, True, "15m", "10m")
-            assert "targetNamespace" not in spec and "dependsOn" not in spec and "kubeConfig" not in spec
+            assert "dependsOn" not in spec and "kubeConfig" not in spec
             assert spec.get("suspend", False) == (env_name == "prod")  # prod: a person resumes it
+            # applied as the app's own account, into its declared namespace only
+            assert (spec["serviceAccountName"], spec["targetNamespace"]) == (f"phoenix-gitops-{app}", app)
+            account = objects[f"flux/serviceaccount-{app}.yaml"]["metadata"]
+            assert (account["name"], account["namespace"]) == (f"phoenix-gitops-{app}", "flux-system")
+            binding = objects[f"flux/rolebinding-{app}-{app}.yaml"]
+            assert binding["metadata"]["namespace"] == app
+            assert binding["subjects"] == [{"kind": "ServiceAccount", "name": f"phoenix-gitops-{app}",
+                                            "namespace": "flux-system"}]
+            rules = objects[f"flux/clusterrole-{app}-namespaces.yaml"]["rules"]
+            assert rules == [
+                {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create"]},
+                {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": [app],
+                 "verbs": ["get", "patch", "update", "delete"]},
+            ]
+            cluster_binding = objects[f"flux/clusterrolebinding-{app}-namespaces.yaml"]
+            assert cluster_binding["roleRef"]["name"] == f"phoenix-gitops-{app}-namespaces"
 
 
 def test_the_migration_job_carries_the_flux_force_annotation_that_replaces_a_separate_kustomization():
@@ -249,7 +276,7 @@ def test_generating_twice_gives_identical_bytes():
     infos = [bootstrap.AppInfo("b", ("b",), ()), bootstrap.AppInfo("a", ("a",), ())]
     once = bootstrap.files(env, settings_, bootstrap.objects(env, settings_, infos))
     assert once == bootstrap.files(env, settings_, bootstrap.objects(env, settings_, list(reversed(infos))))
-    assert list(once) == sorted(once) and len(once) == 7
+    assert list(once) == sorted(once) and len(once) == 15
 
 
 def test_committed_clusters_folder_is_current():
@@ -271,7 +298,10 @@ def test_render_writes_bootstrap_files_and_check_catches_a_hand_edit(fixture_rep
     root = fixture_repo("minimal")
     result = run_program(["render", "all"], root)
     assert result.code == 0, result.stderr
-    assert sorted(tree_bytes(root / "clusters")) == [
+    flux_accounts = [f"{env}/flux/{name}" for env, app in (("dev", "hello"), ("prod", "hello"), ("prod", "world"))
+                     for name in (f"clusterrole-{app}-namespaces.yaml", f"clusterrolebinding-{app}-namespaces.yaml",
+                                  f"rolebinding-{app}-{app}.yaml", f"serviceaccount-{app}.yaml")]
+    assert sorted(tree_bytes(root / "clusters")) == sorted([
         "dev/argocd/application-dev-hello.yaml",
         "dev/argocd/appproject-default.yaml",
         "dev/argocd/appproject-phoenix-dev.yaml",
@@ -284,7 +314,8 @@ def test_render_writes_bootstrap_files_and_check_catches_a_hand_edit(fixture_rep
         "prod/flux/gitrepository-phoenix-gitops.yaml",
         "prod/flux/kustomization-hello.yaml",
         "prod/flux/kustomization-world.yaml",
-    ]
+        *flux_accounts,
+    ])
     project = load_file(root / "clusters/prod/argocd/appproject-phoenix-prod.yaml")[0].data
     assert project["spec"]["destinations"] == [
         {"server": "https://prod-1.k8s.example.org:6443", "namespace": "hello"},
@@ -356,9 +387,9 @@ def test_bad_sync_settings_in_an_environment_file_are_refused_with_their_line(fi
     with pytest.raises(InputError) as caught:
         Repo(root).environment("prod")
     assert str(caught.value).splitlines() == [
-        "overlays/prod/environment.yaml:9:3: error SRC-ENVIRONMENT $.sync.automated: 'no' is not of type "
+        "overlays/prod/environment.yaml:12:3: error SRC-ENVIRONMENT $.sync.automated: 'no' is not of type "
         "'boolean' [prod]",
-        "overlays/prod/environment.yaml:10:3: error SRC-ENVIRONMENT $.sync.selfheal: Additional properties are not "
+        "overlays/prod/environment.yaml:13:3: error SRC-ENVIRONMENT $.sync.selfheal: Additional properties are not "
         "allowed ('selfheal' was unexpected) [prod]",
     ]
 

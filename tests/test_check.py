@@ -8,11 +8,17 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURE_REPOS, PROJECT, leftovers, run_program, tree_bytes
 
+from phoenix_gitops.cache import RunCache, fingerprint
 from phoenix_gitops.check import run_check
 from phoenix_gitops.kustomize import Kustomize
 from phoenix_gitops.layout import Repo
 from phoenix_gitops.model import Rendered
 from phoenix_gitops.yamlio import load_file
+
+NOT_COMPARED = {"rule": "POLICY-WEAKENED", "severity": "info",
+                "message": "not a git checkout: weakening of platform files not compared", "path": ".", "line": None,
+                "column": None, "env": None, "app": None, "resource": None}
+"""What `check` says outside a git checkout: the platform files were not compared with a merge-base."""
 
 BROKEN = PROJECT / "tests" / "fixtures" / "broken"
 CASES = sorted(p.name for p in BROKEN.iterdir() if p.is_dir())
@@ -58,7 +64,7 @@ def test_clean_fixture_repos_check_clean(name, kz):
     repo = Repo(FIXTURE_REPOS / name)
     report = run_check(repo, repo.select_envs("all"), kz)
     assert [str(f) for f in report.findings] == []
-    assert report.exit_code == 0
+    assert report.exit_code == 0 and report.skipped == {}
 
 
 def test_a_clean_overlay_is_built_once_without_origins(fixture_repo, kz, builds):
@@ -151,12 +157,13 @@ def test_json_output_of_a_broken_repo_is_stable_and_exit_1(tmp_path):
     assert result.code == 1
     document = json.loads(result.stdout)
     assert document["version"] == 1
-    assert document["findings"] == [{
+    assert document["findings"] == [NOT_COMPARED, {
         "rule": "K8S-SCHEMA", "severity": "error", "message": "$.spec.replicsa: unknown field 'replicsa'",
         "path": "overlays/prod/web/deployment-patch.yaml", "line": 6, "column": 3, "env": "prod", "app": "web",
         "resource": "Deployment/web",
     }]
     assert document["environments"][0]["errors"] == 1
+    assert document["rulesSkipped"] == [{"what": "prod/web", "reason": "schema errors"}]
 
 
 @pytest.mark.slow  # runs kustomize (no fixture marks it slow)
@@ -167,6 +174,42 @@ def test_every_finding_of_several_broken_overlays_is_reported(tmp_path):
     rules = [line.split(" ")[2] for line in result.stdout.splitlines() if " error " in line]
     assert rules == ["K8S-SCHEMA", "K8S-SCHEMA"]
     assert "base/web/externalsecret.yaml:6:" in result.stdout and "deployment-patch.yaml:6:" in result.stdout
+
+
+@pytest.mark.parametrize(("case", "reason"), [
+    ("k8s-unknown-field", "schema errors"),
+    ("kustomize-build-failure", "kustomize could not build it"),
+    ("yaml-duplicate-key", "its sources have errors"),
+])
+def test_the_report_says_whose_rules_did_not_run_and_why_also_from_the_cache(tmp_path, kz, case, reason):
+    repo = Repo(broken_repo(tmp_path, case))
+    cache_folder = tmp_path / "cache"
+    for _ in range(2):  # the second run takes what it can from the cache
+        cache = RunCache.load(repo.root, fingerprint(kz.version), cache_folder)
+        report = run_check(repo, repo.select_envs("all"), kz, cache=cache)
+        assert report.skipped == {"prod/web": reason}
+        assert report.exit_code == 1 and report.tool_errors == []
+
+
+def test_a_policy_that_does_not_load_skips_every_rule_and_says_so(fixture_repo, kz):
+    root = fixture_repo("minimal")
+    (root / "schemas").mkdir()
+    (root / "schemas" / "policy.yaml").write_text("rules: [\n", "utf-8")
+    repo = Repo(root)
+    report = run_check(repo, repo.select_envs("all"), kz)
+    assert report.skipped == {what: "the policy did not load"
+                              for what in ["across environments", "dev/hello", "prod/hello", "prod/world"]}
+    assert report.exit_code == 1
+
+
+@pytest.mark.slow  # runs kustomize (no fixture marks it slow)
+def test_check_prints_whose_rules_did_not_run_under_the_summary(tmp_path):
+    root = broken_repo(tmp_path, "k8s-unknown-field")
+    result = run_program(["check"], root)
+    assert result.code == 1
+    assert result.stdout.rstrip().endswith("rules did not run for prod/web: schema errors"), result.stdout
+    render = run_program(["render", "all"], root)
+    assert render.code == 1 and "rules did not run for prod/web: schema errors" in render.stderr
 
 
 def test_unknown_format_is_a_usage_error(fixture_repo):

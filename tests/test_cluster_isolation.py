@@ -72,11 +72,42 @@ PROJ = "argocd/appproject-phoenix-prod.yaml"
          "clusters/prod/flux/kustomization-api.yaml:18:3: error ISO-FLUX-PATH $.spec.path: "
          "'./rendered/prod/../dev/api' is outside ./rendered/prod/ [prod Kustomization/api]"),
         ("flux/kustomization-api.yaml", lambda o: o["spec"].update(kubeConfig={"secretRef": {"name": "dev"}}),
-         "clusters/prod/flux/kustomization-api.yaml:22:3: error ISO-FLUX-CLUSTER $.spec.kubeConfig: a Kustomization "
+         "clusters/prod/flux/kustomization-api.yaml:24:3: error ISO-FLUX-CLUSTER $.spec.kubeConfig: a Kustomization "
          "of this cluster must not apply to another cluster [prod Kustomization/api]"),
+        # the namespace reach is the environment file's declaration
+        (PROJ, lambda o: o["spec"]["destinations"].append({"server": SERVERS["prod"], "namespace": "kube-system"}),
+         f"clusters/prod/{PROJ}:20:5: error ISO-ARGO-DESTINATION $.spec.destinations[2].namespace: 'kube-system' is "
+         "not a namespace overlays/prod/environment.yaml declares for an app [prod AppProject/phoenix-prod]"),
+        (PROJ, lambda o: o["spec"]["clusterResourceWhitelist"][0].pop("name"),
+         f"clusters/prod/{PROJ}:20:5: error ISO-ARGO-DESTINATION $.spec.clusterResourceWhitelist[0]: a Namespace "
+         "entry without a name allows every Namespace [prod AppProject/phoenix-prod]"),
+        (APP, lambda o: o["spec"]["destination"].update(namespace="storefront-x"),
+         f"clusters/prod/{APP}:19:5: error ISO-ARGO-DESTINATION $.spec.destination.namespace: 'storefront-x' is not "
+         "a namespace overlays/prod/environment.yaml declares [prod Application/prod-api]"),
+        ("flux/kustomization-api.yaml", lambda o: o["spec"].pop("serviceAccountName"),
+         "clusters/prod/flux/kustomization-api.yaml:11:1: error ISO-FLUX-ACCOUNT $.spec.serviceAccountName: None: "
+         "apply app api as its own account 'phoenix-gitops-api', whose rights reach only its declared namespaces "
+         "[prod Kustomization/api]"),
+        ("flux/kustomization-api.yaml", lambda o: o["spec"].update(targetNamespace="storefront"),
+         "clusters/prod/flux/kustomization-api.yaml:22:3: error ISO-FLUX-ACCOUNT $.spec.targetNamespace: "
+         "'storefront' is not a namespace overlays/prod/environment.yaml declares for api [prod Kustomization/api]"),
+        ("flux/rolebinding-api-api.yaml", lambda o: o["metadata"].update(namespace="kube-system"),
+         "clusters/prod/flux/rolebinding-api-api.yaml:6:3: error ISO-FLUX-ACCOUNT $.metadata.namespace: a "
+         "RoleBinding outside the namespaces overlays/prod/environment.yaml declares "
+         "[prod RoleBinding/phoenix-gitops-api]"),
+        ("flux/clusterrole-api-namespaces.yaml",
+         lambda o: o["rules"].append({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}),
+         "clusters/prod/flux/clusterrole-api-namespaces.yaml:28:3: error ISO-FLUX-ACCOUNT $.rules[2]: a ClusterRole "
+         "of a Flux account may only name declared Namespace objects [prod ClusterRole/phoenix-gitops-api-namespaces]"),
+        ("flux/clusterrolebinding-api-namespaces.yaml", lambda o: o["roleRef"].update(name="cluster-admin"),
+         "clusters/prod/flux/clusterrolebinding-api-namespaces.yaml:10:1: error ISO-FLUX-ACCOUNT $.roleRef: "
+         "'cluster-admin' is not a ClusterRole of these files; cluster-wide rights stop at the declared Namespace "
+         "objects [prod ClusterRoleBinding/phoenix-gitops-api-namespaces]"),
     ],
     ids=["app-server", "app-project", "app-path", "app-automated", "project-dest", "project-wildcard-ns",
-         "project-wildcard-repo", "default-project", "flux-path", "flux-kubeconfig"],
+         "project-wildcard-repo", "default-project", "flux-path", "flux-kubeconfig", "project-undeclared-ns",
+         "project-any-namespace-object", "app-undeclared-ns", "flux-no-account", "flux-target-ns", "rbac-binding-ns",
+         "rbac-role-widened", "rbac-cluster-admin"],
 )
 def test_isolation_check_names_file_line_and_rule(rel, change, expected):
     assert tamper(rel, change) == [expected]

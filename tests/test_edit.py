@@ -138,6 +138,36 @@ def test_new_app_scaffolds_checks_and_renders(shipped, kz):
     assert "image: ghcr.io/acme/billing:1a2b3c4" in dev and "kind: HorizontalPodAutoscaler" not in dev
     # the digest is written down on dev's tag line, so `promote billing dev staging` can pin it
     assert f'    newTag: "1a2b3c4"  # digest: {D2}\n' in kustomization(shipped, "dev", "billing").read_text()
+    # declared in every environment file, with its own namespace: the only reach its project and account get
+    assert result.declared == tuple(f"overlays/{env}/environment.yaml" for env in ("dev", "prod", "staging"))
+    for env in ("dev", "staging", "prod"):
+        text = (shipped.root / f"overlays/{env}/environment.yaml").read_text()
+        assert text.endswith("  storefront: {namespaces: [storefront]}\n  billing: {namespaces: [billing]}\n")
+        assert shipped.environment(env).namespaces_of("billing") == ("billing",)
+    project = (shipped.root / "clusters/prod/argocd/appproject-phoenix-prod.yaml").read_text()
+    assert "    namespace: billing\n" in project and "    name: billing\n" in project
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("kube-system", "app name 'kube-system' is a reserved namespace in dev \\('kube-\\*'\\)"),
+    ("kube-public", "is a reserved namespace in dev \\('kube-\\*'\\)"),
+    ("default", "app name 'default' is a reserved namespace in dev \\('default'\\)"),
+    ("argocd", "app name 'argocd' is a reserved namespace in dev"),
+    ("flux-system", "app name 'flux-system' is a reserved namespace in dev"),
+    ("gateway-system", "app name 'gateway-system' is a reserved namespace in dev"),
+    ("monitoring", "app name 'monitoring' is a reserved namespace in staging \\('monitoring'\\)"),
+    ("legacy", "namespace 'legacy' already belongs to app storefront in overlays/prod/environment.yaml"),
+])
+def test_new_app_refuses_a_reserved_or_taken_namespace_and_writes_nothing(shipped, kz, name, message):
+    staging = shipped.root / "overlays/staging/environment.yaml"
+    staging.write_text(staging.read_text() + "reservedNamespaces: [monitoring]\n")
+    prod = shipped.root / "overlays/prod/environment.yaml"
+    prod.write_text(prod.read_text().replace("storefront: {namespaces: [storefront]}",
+                                             "storefront: {namespaces: [storefront, legacy]}"))
+    before = tree_bytes(shipped.root)
+    with pytest.raises(UsageError, match=message):
+        edit.new_app(shipped, kz, name, f"1a2b3c4@{D2}", DIGEST_ENVS)
+    assert tree_bytes(shipped.root) == before
 
 
 @pytest.mark.parametrize(("name", "message"), [

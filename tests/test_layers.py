@@ -22,7 +22,7 @@ FLOORS: list[tuple[str, set[str]]] = [
     ("pipeline", {"check"}),
     ("report", {"report"}),
     ("deliver", {"render", "bootstrap"}),
-    ("review", {"diff", "edit", "history", "gitrepo", "scaffold"}),
+    ("review", {"diff", "edit", "history", "gitrepo", "scaffold", "weakening"}),
 ]
 FLOOR_OF = {module: index for index, (_, modules) in enumerate(FLOORS) for module in modules}
 

@@ -125,5 +125,5 @@ def test_environment_file_with_yaml_hazard_is_refused(fixture_repo):
     root = fixture_repo("minimal")
     path = root / "overlays/dev/environment.yaml"
     path.write_text(path.read_text() + "name: dev\n")
-    with pytest.raises(InputError, match=r"overlays/dev/environment.yaml:8:1: error YAML-DUPLICATE-KEY"):
+    with pytest.raises(InputError, match=r"overlays/dev/environment.yaml:10:1: error YAML-DUPLICATE-KEY"):
         Repo(root).select_envs("dev")

@@ -16,6 +16,7 @@ from phoenix_gitops.rules.policy import (
     load_policy,
     policy_file,
     retune,
+    rules_named,
 )
 
 DEFAULT_TEXT = DEFAULT_POLICY.read_text(encoding="utf-8")
@@ -94,6 +95,63 @@ def test_an_unreadable_policy_is_a_finding(tmp_path):
     assert policy is None
     assert [(p.rule, p.path) for p in problems] == [("POLICY-FILE", "schemas/policy.yaml")]
     assert problems[0].message.startswith("cannot read file")
+
+
+# unsuppressible ---------------------------------------------------------------------------------------------
+
+
+def with_unsuppressible(entries: str) -> str:
+    """The default policy with `unsuppressible: <entries>`."""
+    lines = [line for line in DEFAULT_TEXT.splitlines(keepends=True) if line.startswith("unsuppressible:")]
+    assert len(lines) == 1
+    return DEFAULT_TEXT.replace(lines[0], f"unsuppressible: {entries}\n")
+
+
+def test_the_default_policy_keeps_node_access_unsuppressible():
+    policy, _ = load_policy()
+    assert policy is not None and policy.unsuppressible == ("K8S-PRIVILEGED", "K8S-HOST-ACCESS")
+    catalogue_allows = [r for r in rules.CATALOGUE.values() if r.suppressible]
+    assert sorted(r.id for r in catalogue_allows if not policy.suppressible(r)) == ["K8S-HOST-ACCESS",
+                                                                                    "K8S-PRIVILEGED"]
+
+
+@pytest.mark.parametrize("entries, listed", [
+    ("[K8S-RESOURCES]", ["K8S-RESOURCES"]),
+    ("[V27, 'K8S-P*']", ["K8S-PDB-SELECTOR", "K8S-PRIVILEGED", "K8S-PROBES", "PHX-V27"]),
+    ("[ISO-CLUSTER-SCOPED, 'SEC-*']", ["SEC-ENTROPY", "SEC-SEALED-CLUSTER-WIDE", "SEC-SEALED-RENAMED",
+                                       "SEC-SEALED-REUSED"]),
+    ("[]", []),
+])
+def test_unsuppressible_names_rules_by_id_reference_number_or_pattern(tmp_path, entries, listed):
+    file = tmp_path / "policy.yaml"
+    file.write_text(with_unsuppressible(entries), encoding="utf-8")
+    policy, problems = load_policy(file, name="policy.yaml")
+    assert problems == [] and policy is not None
+    assert sorted(r.id for r in rules.CATALOGUE.values() if r.suppressible and not policy.suppressible(r)) == listed
+    assert not policy.suppressible(rules.CATALOGUE["ISO-FORBIDDEN-KIND"])  # the floor holds whatever the list says
+
+
+def test_an_entry_names_rules_by_id_reference_number_or_pattern():
+    assert rules_named("K8S-RESOURCES") == {"K8S-RESOURCES"}
+    assert rules_named("V27") == {"PHX-V27"}
+    assert rules_named("PHX-V0?") == {f"PHX-V0{n}" for n in range(1, 10)}
+    assert rules_named("K8S-RESOURCE") == rules_named("k8s-resources") == set()
+
+
+@pytest.mark.parametrize("entries, message", [
+    ("[K8S-RESOURCES, V99]", "$.unsuppressible[1]: 'V99' names no rule in the catalogue"),
+    ("['K8S-RESOURCES', 'K8S-RESOURCES']", "$.unsuppressible: ['K8S-RESOURCES', 'K8S-RESOURCES'] has non-unique"),
+    ("['sec-*']", "$.unsuppressible[0]: 'sec-*' does not match"),
+])
+def test_a_bad_unsuppressible_list_is_refused_at_its_line(tmp_path, entries, message):
+    file = tmp_path / "policy.yaml"
+    file.write_text(with_unsuppressible(entries), encoding="utf-8")
+    policy, problems = load_policy(file, name="policy.yaml")
+    line = DEFAULT_TEXT[:DEFAULT_TEXT.index("\nunsuppressible:")].count("\n") + 2
+    assert policy is None
+    (problem,) = problems
+    assert (problem.rule, problem.path, problem.line) == ("POLICY-FILE", "policy.yaml", line)
+    assert problem.message.startswith(message), problem.message
 
 
 # retune -----------------------------------------------------------------------------------------------------

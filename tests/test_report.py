@@ -13,6 +13,7 @@ from phoenix_gitops import rules
 from phoenix_gitops.check import CheckReport, EnvSummary
 from phoenix_gitops.findings import Finding
 from phoenix_gitops.report import DOCS_URI, FORMATS, format_report
+from phoenix_gitops.rules.suppress import Suppression
 
 SARIF_SCHEMA = json.loads((PROJECT / "tests" / "fixtures" / "sarif" / "sarif-schema-2.1.0.json").read_text("utf-8"))
 
@@ -28,6 +29,15 @@ ENV_LEVEL = Finding("K8S-VERSION", "error", "no Kubernetes 1.20 schemas in this 
                     "overlays/qa/environment.yaml", env="qa")
 REPO_LEVEL = Finding("POLICY-FILE", "error", "$.rules.PHX-V01.dev: 'fatal' is not one of ...", "schemas/policy.yaml",
                      40, 12)
+
+HIDDEN = Finding("PHX-V27", "error", "rollingUpdate.maxUnavailable must be 0",
+                 "overlays/prod/web/deployment-patch.yaml", 12, 7, env="prod", app="web", resource="Deployment/web")
+SUPPRESSION = Suppression(("PHX-V27",), "capacity is reserved per node, 50% is the limit",
+                          "overlays/prod/web/deployment-patch.yaml", 8, 5, env="prod", app="web",
+                          resource="Deployment/web", hidden=(HIDDEN,))
+STALE = Suppression(("SEC-ENTROPY", "PHX-V28"), "a public key, not a secret", "base/web/deployment.yaml", 9, 5,
+                    env="prod", app="web", resource="Deployment/web")
+"""A suppression that hides nothing (any more)."""
 
 
 @pytest.fixture
@@ -191,3 +201,138 @@ def test_clean_report_in_every_format():
     assert "No findings." in format_report(clean, "markdown")
     assert json.loads(format_report(clean, "sarif"))["runs"][0]["results"] == []
     assert set(FORMATS) == {"text", "json", "junit", "sarif", "github", "markdown"}
+
+
+# Suppressions ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def suppressed(report) -> CheckReport:
+    report.suppressions = [STALE, SUPPRESSION]
+    return report
+
+
+def test_text_lists_each_suppression_after_the_findings(suppressed):
+    lines = format_report(suppressed, "text").splitlines()
+    assert lines[3:] == [
+        "base/web/deployment.yaml:9:5: suppressed SEC-ENTROPY,PHX-V28 (0 finding(s)): a public key, not a secret "
+        "[prod/web Deployment/web]",
+        "overlays/prod/web/deployment-patch.yaml:8:5: suppressed PHX-V27 (1 finding(s)): capacity is reserved per "
+        "node, 50% is the limit [prod/web Deployment/web]",
+    ]
+
+
+def test_json_lists_each_suppression_with_its_count(suppressed):
+    entries = json.loads(format_report(suppressed, "json"))["suppressions"]
+    assert entries[1] == {"rules": ["PHX-V27"], "reason": "capacity is reserved per node, 50% is the limit",
+                          "path": "overlays/prod/web/deployment-patch.yaml", "line": 8, "column": 5, "env": "prod",
+                          "app": "web", "resource": "Deployment/web", "suppressed": 1}
+    assert entries[0]["suppressed"] == 0
+
+
+def test_github_gives_each_suppression_a_notice_at_its_annotation(suppressed):
+    suppressed.tool_errors = ["kustomize timed out"]
+    lines = format_report(suppressed, "github").splitlines()
+    assert [line.split(" ", 1)[0] for line in lines] == ["::warning", "::error", "::error", "::notice", "::notice",
+                                                         "::error"]
+    assert lines[3] == ("::notice file=base/web/deployment.yaml,line=9,col=5,title=suppressed SEC-ENTROPY PHX-V28::"
+                        "SEC-ENTROPY, PHX-V28 suppressed (0 finding(s)): a public key, not a secret "
+                        "[prod/web Deployment/web]")
+    assert lines[4] == ("::notice file=overlays/prod/web/deployment-patch.yaml,line=8,col=5,title=suppressed PHX-V27::"
+                        "PHX-V27 suppressed (1 finding(s)): capacity is reserved per node, 50%25 is the limit "
+                        "[prod/web Deployment/web]")
+
+
+def test_markdown_counts_suppressions_right_under_the_title(suppressed):
+    lines = format_report(suppressed, "markdown").splitlines()
+    assert lines[:4] == ["## phoenix-gitops check", "",
+                         "**1 finding(s) suppressed** by 2 suppression(s) (`phoenix-gitops/suppress`, listed below).",
+                         ""]
+    assert ("| `overlays/prod/web/deployment-patch.yaml:8:5` | PHX-V27 | 1 | capacity is reserved per node, 50% is "
+            "the limit | prod/web Deployment/web |") in lines
+    suppressed.findings = []
+    text = format_report(suppressed, "markdown")
+    assert "No findings besides the suppressed ones below." in text and ":white_check_mark:" not in text
+
+
+def test_markdown_without_suppressions_has_no_count_line(report):
+    assert format_report(report, "markdown").splitlines()[2] == (
+        "| env | cluster | Kubernetes | apps | resources | errors | warnings |")
+
+
+def test_sarif_gives_each_hidden_finding_an_in_source_suppression(suppressed):
+    document = json.loads(format_report(suppressed, "sarif"))
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in
+              Draft4Validator(SARIF_SCHEMA, format_checker=Draft4Validator.FORMAT_CHECKER).iter_errors(document)]
+    assert errors == []
+    run = document["runs"][0]
+    ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    assert ids == ["K8S-SCHEMA", "KUSTOMIZE-BUILD", "PHX-V27", "YAML-AMBIGUOUS"]
+    assert [r["ruleId"] for r in run["results"]] == ["YAML-AMBIGUOUS", "KUSTOMIZE-BUILD", "K8S-SCHEMA", "PHX-V27"]
+    assert all("suppressions" not in r for r in run["results"][:3])
+    assert run["results"][3] == {
+        "ruleId": "PHX-V27", "ruleIndex": 2, "level": "error",
+        "message": {"text": "rollingUpdate.maxUnavailable must be 0 [prod/web Deployment/web]"},
+        "locations": [{"physicalLocation": {
+            "artifactLocation": {"uri": "overlays/prod/web/deployment-patch.yaml", "uriBaseId": "%SRCROOT%"},
+            "region": {"startLine": 12, "startColumn": 7}}}],
+        "suppressions": [{
+            "kind": "inSource", "justification": "capacity is reserved per node, 50% is the limit",
+            "location": {"physicalLocation": {
+                "artifactLocation": {"uri": "overlays/prod/web/deployment-patch.yaml", "uriBaseId": "%SRCROOT%"},
+                "region": {"startLine": 8, "startColumn": 5}}},
+        }],
+    }
+
+
+def test_junit_lists_an_app_s_suppressions_in_its_output(suppressed):
+    root = ET.fromstring(format_report(suppressed, "junit"))
+    cases = {case.get("name"): case for case in root.iter("testcase")}
+    assert cases["web"].find("system-out").text.splitlines() == [str(WARNING), str(STALE), str(SUPPRESSION)]
+    assert [f.get("type") for f in cases["web"].findall("failure")] == ["K8S-SCHEMA"]  # hidden: no failure
+    assert cases["api"].find("system-out") is None
+
+
+# Where the rules did not run --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def skipped(report) -> CheckReport:
+    report.skipped = {"across environments": "the policy did not load", "prod/api": "kustomize could not build it",
+                      "prod/web": "schema errors"}
+    return report
+
+
+SKIPPED_LINES = ["rules did not run across environments: the policy did not load",
+                 "rules did not run for prod/api: kustomize could not build it",
+                 "rules did not run for prod/web: schema errors"]
+
+
+def test_every_format_says_where_the_rules_did_not_run(skipped):
+    assert skipped.skipped_lines() == SKIPPED_LINES
+    assert json.loads(format_report(skipped, "json"))["rulesSkipped"] == [
+        {"what": "across environments", "reason": "the policy did not load"},
+        {"what": "prod/api", "reason": "kustomize could not build it"},
+        {"what": "prod/web", "reason": "schema errors"}]
+    github = format_report(skipped, "github").splitlines()
+    assert github[-3:] == [f"::warning title=rules did not run::{line}" for line in SKIPPED_LINES]
+    markdown = format_report(skipped, "markdown")
+    assert "**Not checked by the rules** (an earlier stage found an error):\n\n" + "".join(
+        f"- {line}\n" for line in SKIPPED_LINES) in markdown
+    sarif = json.loads(format_report(skipped, "sarif"))
+    assert Draft4Validator(SARIF_SCHEMA).is_valid(sarif)
+    assert sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"] == [
+        {"level": "warning", "message": {"text": line}} for line in SKIPPED_LINES]
+    cases = {(case.get("classname"), case.get("name")): case
+             for case in ET.fromstring(format_report(skipped, "junit")).iter("testcase")}
+    assert cases["prod", "api"].find("system-out").text == "rules did not run: kustomize could not build it"
+    assert cases["prod", "web"].find("system-out").text.splitlines()[-1] == "rules did not run: schema errors"
+    assert cases["(repository)", "(repository)"].find("system-out").text == (
+        "rules did not run: the policy did not load")
+    assert cases["prod", "worker"].find("system-out") is None
+
+
+def test_a_report_where_every_rule_ran_says_nothing_about_skipping(report):
+    assert report.skipped_lines() == []
+    assert "rulesSkipped" in format_report(report, "json") and "did not run" not in format_report(report, "markdown")
+    assert "did not run" not in format_report(report, "github") + format_report(report, "junit")

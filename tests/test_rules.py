@@ -69,8 +69,9 @@ def load_case(path: Path) -> CaseInputs:
             server=settings.get("server", f"https://{name}-1.k8s.example.org:6443"),
             kubernetes_version=str(settings.get("kubernetesVersion", "1.34")),
             argocd_project=settings.get("argocdProject", f"phoenix-{name}"), base_domain="example.org",
-            path=PROJECT / "overlays" / name, repo_root=PROJECT,
+            path=PROJECT / "overlays" / name, repo_root=PROJECT, apps={},
         ))
+        envs[name].apps.setdefault(app, tuple(settings.get("namespaces", [app])))  # type: ignore[attr-defined]
         overlay = Overlay(name, app, PROJECT / "overlays" / name / app, f"overlays/{name}/{app}")
         resources = [d for d in docs if not str(d.data.get("apiVersion", "")).startswith("kustomize.config.k8s.io/")]
         source = rel
@@ -187,7 +188,7 @@ def test_a_broken_policy_is_a_finding_at_its_line(tmp_path, text, message):
 
 
 def test_suppression_clauses_parse_ids_and_aliases():
-    clauses, problems = parse("V28: single-zone staging cluster; SEC-ENTROPY, V04 : a public test key here")
+    clauses, problems = parse("V28: single-zone staging cluster; SEC-ENTROPY, V04 : a public test key here", POLICY)
     assert problems == []
     assert [(c.rules, c.reason) for c in clauses] == [
         (("PHX-V28",), "single-zone staging cluster"), (("SEC-ENTROPY", "PHX-V04"), "a public test key here")]
@@ -197,11 +198,12 @@ def test_suppression_clauses_parse_ids_and_aliases():
     ("PHX-V28", "has no reason"),
     ("PHX-V28: short", "has no reason"),
     ("PHX-V99: because the cluster has one zone", "unknown rule(s) 'PHX-V99'"),
-    ("ISO-CLUSTER-DISTINCT: because we share a cluster", "cannot be suppressed on a resource"),
+    ("ISO-CLUSTER-DISTINCT: because we share a cluster", "ISO-CLUSTER-DISTINCT cannot be suppressed by any"),
+    ("YAML-AMBIGUOUS: the file is read by kustomize only", "cannot be suppressed on a resource"),
     (42, "must be a string"),
 ])
 def test_bad_suppressions_are_explained(value, problem):
-    clauses, problems = parse(value)
+    clauses, problems = parse(value, POLICY)
     assert any(problem in p for p in problems), problems
 
 
@@ -211,6 +213,18 @@ def test_a_suppression_hides_its_rule_on_its_resource_and_is_listed():
     (entry,) = result.suppressions
     assert entry.rules == ("PHX-V14",) and entry.suppressed == 1 and entry.line == 8
     assert entry.resource == "Deployment/api-web" and "probes on a TCP port" in entry.reason
+    (hidden,) = entry.hidden  # kept, so that every report can show it as suppressed
+    assert (hidden.rule, hidden.env, hidden.resource) == ("PHX-V14", "prod", "Deployment/api-web")
+    assert dataclasses.replace(entry) == rules.Suppression(**dataclasses.asdict(entry))  # as a cache keeps it
+
+
+def test_a_suppression_keeps_the_cross_environment_findings_it_hid():
+    result = run_case(PROJECT / "tests" / "fixtures" / "suppress" / "sealed-reused.yaml", {"SEC-SEALED-REUSED"})
+    assert [(f.env, f.message) for f in result.findings] == [
+        ("prod", "SealedSecret/api-secrets: the ciphertext of RELEASE_COOKIE is also used in staging")]
+    (entry,) = result.suppressions
+    assert (entry.env, entry.rules, entry.line) == ("staging", ("SEC-SEALED-REUSED",), 9)
+    assert [(f.rule, f.env, f.line) for f in entry.hidden] == [("SEC-SEALED-REUSED", "staging", 12)]
 
 
 def test_a_suppression_without_reason_suppresses_nothing():

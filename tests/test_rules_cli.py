@@ -13,6 +13,7 @@ from invoke import Context, Exit
 from phoenix_gitops_cli import develop
 
 FIVE_RULES = "".join(f"{line}\n" for line in (
+    ".: info POLICY-WEAKENED not a git checkout: weakening of platform files not compared",
     "overlays/prod/api/deployment-patch.yaml:7:5: error PHX-V37 POOL_SIZE 10 x 6 replicas + migration 2 + headroom 2 "
     "= 64 connections, over the declared 40 [prod/api Deployment/api-web]",
     "overlays/prod/api/hpa-patch.yaml:7:3: error PHX-V24 Deployment/api-web runs 2 replica(s); this environment needs "
@@ -163,7 +164,7 @@ def test_a_policy_may_tune_yaml_ambiguous_and_the_overlay_then_builds(fixture_re
     assert strict.code == 1, strict.stderr
     document = json.loads(strict.stdout)
     assert [(f["rule"], f["severity"], f"{f['path']}:{f['line']}:{f['column']}") for f in document["findings"]] == [
-        ("YAML-AMBIGUOUS", "error", where)]
+        ("POLICY-WEAKENED", "info", ".:None:None"), ("YAML-AMBIGUOUS", "error", where)]
     assert document["environments"][0]["resources"] == 0  # a source error: the overlay was not built
 
     policy = root / "schemas" / "policy.yaml"
@@ -173,7 +174,8 @@ def test_a_policy_may_tune_yaml_ambiguous_and_the_overlay_then_builds(fixture_re
     tuned = run_program(["check", "--format", "json"], root)
     assert tuned.code == 0, tuned.stdout + tuned.stderr
     document = json.loads(tuned.stdout)
-    assert [(f["rule"], f["severity"]) for f in document["findings"]] == [("YAML-AMBIGUOUS", "warning")]
+    assert [(f["rule"], f["severity"]) for f in document["findings"]] == [("POLICY-WEAKENED", "info"),
+                                                                         ("YAML-AMBIGUOUS", "warning")]
     assert document["environments"][0]["resources"] == 3  # built, validated and ruled
 
     policy.write_text(text.replace("\nrules:\n",

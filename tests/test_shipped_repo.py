@@ -22,7 +22,7 @@ def test_committed_rendered_output_is_current(kz):
     repo = Repo(PROJECT)
     result = rendering.render(repo, repo.select_envs("all"), kz, check=True)
     assert result.changed == (), "rendered/ is stale: run `invoke render all` and commit the result"
-    assert result.files == 6 + 21  # manifests, then clusters/<env>/ bootstrap files (7 per env)
+    assert result.files == 6 + 45  # manifests, then clusters/<env>/ bootstrap files (15 per env)
 
 
 @pytest.mark.slow  # runs kustomize, in two subprocesses

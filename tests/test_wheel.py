@@ -190,7 +190,7 @@ def test_installed_program_applies_its_default_policy_to_a_repository_without_on
 def test_installed_program_finds_the_committed_render_up_to_date(installed):
     proc = installed.program("render", "all", "--check", cwd=installed.config / "rendered")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert re.search(r"dev, prod, staging: 27 file\(s\) with kustomize v\S+, up to date", proc.stdout), proc.stdout
+    assert re.search(r"dev, prod, staging: 51 file\(s\) with kustomize v\S+, up to date", proc.stdout), proc.stdout
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ Usage:
 """
 from __future__ import annotations
 
-from . import availability, general, isolation, phoenix, secrets, security, stages, suppress  # noqa: F401  (registration)
+from . import availability, general, isolation, namespaces, phoenix, secrets, security, stages, suppress  # noqa: F401  (registration)
 from .docs import DOC_PATH, doc_anchor, rules_markdown
 from .engine import AcrossRules, Context, ViewRules, all_envs, check_across, check_view, view_of, with_counts
 from .policy import DEFAULT_POLICY, DEFAULT_POLICY_NAME, REPO_POLICY, Policy, load_policy, policy_file, retune

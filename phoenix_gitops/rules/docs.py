@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from .policy import DEFAULT_POLICY_NAME, REPO_POLICY, SKIP, Policy
-from .registry import CATALOGUE, FAMILIES, PROFILES, Rule, Severity
+from .registry import CATALOGUE, FAMILIES, PROFILES, Rule, Severity, in_floor
 from .suppress import ANNOTATION, MIN_REASON
 
 __all__ = ["rules_markdown", "doc_anchor", "DOC_PATH", "HEADER"]
@@ -50,7 +50,13 @@ def _ordered() -> list[Rule]:
     return numbered + sorted(others, key=lambda r: (order.index(r.family), r.id))
 
 
-def _suppress_text(rule: Rule) -> str:
+def _suppress_text(rule: Rule, policy: Policy) -> str:
+    if in_floor(rule.id):
+        return ("never: no annotation may hide an isolation, policy or credential finding, whatever the policy says; "
+                f"naming it in `{ANNOTATION}` is itself a `POLICY-SUPPRESS` error. Fix the cause.")
+    if rule.suppressible and not policy.suppressible(rule):
+        return (f"not suppressible: the policy lists it under `unsuppressible` (`{policy.unsuppressible_by(rule)}`); "
+                f"naming it in `{ANNOTATION}` is a `POLICY-SUPPRESS` error. Fix the cause.")
     if rule.suppressible:
         alias = f" (or `{rule.v}: ...`)" if rule.v else ""
         return (f"annotate the resource the finding names: `{ANNOTATION}: \"{rule.id}: <reason>\"`{alias}. "
@@ -105,8 +111,13 @@ def rules_markdown(policy: Policy) -> str:
         f"`{ANNOTATION}: \"V28: single-zone staging cluster; SEC-ENTROPY: public key, not a secret\"`. IDs are "
         f"catalogue IDs or `Vnn`. The reason is mandatory (at least {MIN_REASON} characters); a clause without one, or "
         "naming unknown rules, suppresses nothing and is itself a `POLICY-SUPPRESS` finding. Only findings about a "
-        "rendered resource can be suppressed (*suppressible*). Every suppression is listed in the report (text: "
-        "`suppressed` lines; JSON: `suppressions`; Markdown: a table) with the number of findings it hid.",
+        "rendered resource can be suppressed (*suppressible*), and never those of `ISO-*` and `POLICY-*` rules or of "
+        "the `SEC-*` rules that find a credential value: an app must not switch off what keeps it inside its "
+        "environment. The policy's `unsuppressible` list (rule IDs, `Vnn` or patterns such as `K8S-*`) adds more. "
+        "Naming such a rule is a `POLICY-SUPPRESS` error and its finding stays. Every suppression is listed in "
+        "every report format with the findings it hid: text `suppressed` lines; JSON `suppressions`; JUnit the app "
+        "case's output; GitHub a notice at the annotation; Markdown a count under the title and a table; SARIF each "
+        "hidden finding as a result with an `inSource` suppression.",
         "",
         "**Declared facts.** Three rules need facts the manifests cannot show; the web Deployment declares them as "
         "annotations: `phoenix/health-paths-excluded-from-force-ssl: \"true\"` (V14: the app's `prod.exs` excludes the "
@@ -120,7 +131,7 @@ def rules_markdown(policy: Policy) -> str:
         "|---|---|---|" + "---|" * len(PROFILES) + "---|---|",
     ]
     for rule in rules:
-        flags = ["yes" if rule.tunable else "no", "yes" if rule.suppressible else "no"]
+        flags = ["yes" if rule.tunable else "no", "yes" if policy.suppressible(rule) else "no"]
         out.append(f"| [{rule.id}](#{doc_anchor(rule.id)}) | {rule.v or ''} | {rule.title} | "
                    + " | ".join(_cells(rule, policy) + flags) + " |")
     sections = [("Phoenix reference rules (V01–V38)", [r for r in rules if r.v])]
@@ -141,7 +152,7 @@ def rules_markdown(policy: Policy) -> str:
                 out += ["*Severity.* " + " · ".join(f"{p}: {c}" for p, c in cells), ""]
             else:
                 out += ["*Severity.* error in every environment (it stops its stage; the policy cannot change it).", ""]
-            out += [f"*Suppress.* {_suppress_text(rule)}"]
+            out += [f"*Suppress.* {_suppress_text(rule, policy)}"]
     out += ["", "## Policy settings", "", f"The data the rules read, from `{policy.source}`:", "",
             "| setting | value |", "|---|---|"]
     for key in sorted(policy.settings):

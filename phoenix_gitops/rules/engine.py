@@ -4,17 +4,19 @@ An overlay whose sources, build or schemas already produced an error is skipped:
 schema stage guarantees, so they only say what is certain (like `sources.py` does before kustomize). Each hit
 becomes a `Finding` at the source line that set the field (`sourcemap.locate`), with the severity the policy
 gives the rule in that environment; `-` drops it. A hit on a resource that carries a valid suppression for the
-rule is counted on the suppression instead of reported. A check that crashes is a tool error, never a traceback.
+rule (one the policy lets an annotation make: `Policy.suppressible`) is kept on the suppression (`hidden`) instead
+of reported, so that every report can still show it as suppressed. A check that crashes is a tool error, never a
+traceback.
 
 The two halves run apart so that `check` can cache each overlay's own result: `check_view` runs the rules about
 one overlay (a function of that overlay's build, sources and the policy alone), `check_across` the rules that
-compare environments, counting their suppressed hits on the overlays' suppressions.
+compare environments, keeping their suppressed hits for the overlays' suppressions.
 
 Usage:
     view = view_of(env, rendered, graph, policy, schemas)  # the rules' view of one overlay's build
     own = check_view(view, policy)                         # ViewRules: findings, suppressions, targets
     across = check_across(views, {view.overlay.id: own}, Context(policy, schemas, envs))
-    suppressions = with_counts(own_by_id, across.counts)  # each suppression with every hit it took
+    suppressions = with_counts(own_by_id, across.counts)  # each suppression with every finding it hid
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GitopsError
-from ..findings import Finding
+from ..findings import Finding, sort_findings
 from ..model import Origin, Output, Rendered
 from ..sourcemap import Location, locate
 from .model import Res, View
@@ -52,10 +54,11 @@ class ViewRules:
 
 @dataclass
 class AcrossRules:
-    """What the cross-environment rules found; `counts` are (overlay id, suppression index, hits it took)."""
+    """What the cross-environment rules found; `counts` are (overlay id, suppression index, the fields of a finding
+    it hid), one per suppressed hit, plain data so that they can be cached as they are."""
 
     findings: list[Finding] = field(default_factory=list)
-    counts: list[tuple[str, int, int]] = field(default_factory=list)
+    counts: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
     tool_errors: list[str] = field(default_factory=list)
 
 
@@ -91,12 +94,12 @@ def check_view(view: View, policy: Policy, only: Collection[str] | None = None) 
     for res, value in annotated(view):
         where = _locate(view, res, ("metadata", "annotations", ANNOTATION))
         target = next(i for i, r in enumerate(view.resources) if r is res)
-        for clause in parse(value)[0]:
+        for clause in parse(value, policy)[0]:
             result.suppressions.append(Suppression(
                 clause.rules, clause.reason, where.path, where.line, where.col, env=view.env.name,
                 app=view.overlay.app, resource=res.label))
             result.targets.append(target)
-    counts = [0] * len(result.suppressions)
+    hidden: list[list[Finding]] = [[] for _ in result.suppressions]
     for rule in _selected(only):
         if rule.scope not in ("rendered", "source") or not policy.enabled(rule, view.env.name):
             continue
@@ -109,20 +112,21 @@ def check_view(view: View, policy: Policy, only: Collection[str] | None = None) 
             severity = policy.severity(rule, view.env.name, hit.condition)
             if severity == SKIP:
                 continue
+            finding = _finding(rule, severity, view, view.env.name, hit)
             index = _suppression_for(rule, view, hit, result)
             if index is None:
-                result.findings.append(_finding(rule, severity, view, view.env.name, hit))
+                result.findings.append(finding)
             else:
-                counts[index] += 1
-    result.suppressions = [dataclasses.replace(s, suppressed=n)
-                           for s, n in zip(result.suppressions, counts, strict=True)]
+                hidden[index].append(finding)
+    result.suppressions = [dataclasses.replace(s, hidden=tuple(sort_findings(found)))
+                           for s, found in zip(result.suppressions, hidden, strict=True)]
     return result
 
 
 def check_across(views: Sequence[View], own: Mapping[str, ViewRules], context: Context,
                  only: Collection[str] | None = None) -> AcrossRules:
-    """The rules that compare environments over every view; suppressed hits are counted against `own`'s
-    suppressions (keyed by overlay id) instead of reported."""
+    """The rules that compare environments over every view; suppressed hits are kept for `own`'s suppressions
+    (keyed by overlay id) in `counts` instead of reported."""
     result = AcrossRules()
     for rule in _selected(only):
         if rule.scope != "cross-env":
@@ -138,21 +142,23 @@ def check_across(views: Sequence[View], own: Mapping[str, ViewRules], context: C
             severity = context.policy.severity(rule, env_name, hit.condition)
             if severity == SKIP:
                 continue
+            finding = _finding(rule, severity, view, env_name, hit)
             index = _suppression_for(rule, view, hit, own.get(view.overlay.id)) if view is not None else None
             if index is None:
-                result.findings.append(_finding(rule, severity, view, env_name, hit))
+                result.findings.append(finding)
             else:
                 assert view is not None
-                result.counts.append((view.overlay.id, index, 1))
+                result.counts.append((view.overlay.id, index, dataclasses.asdict(finding)))
     return result
 
 
-def with_counts(own: Mapping[str, ViewRules], counts: Iterable[tuple[str, int, int]]) -> list[Suppression]:
-    """Every suppression of `own` with the cross-environment hits in `counts` added to what it took."""
-    extra: dict[tuple[str, int], int] = {}
-    for overlay_id, index, count in counts:
-        extra[overlay_id, index] = extra.get((overlay_id, index), 0) + count
-    return [dataclasses.replace(s, suppressed=s.suppressed + extra.get((overlay_id, index), 0))
+def with_counts(own: Mapping[str, ViewRules], counts: Iterable[tuple[str, int, Mapping[str, Any]]]
+                ) -> list[Suppression]:
+    """Every suppression of `own` with the cross-environment findings in `counts` added to those it hid."""
+    extra: dict[tuple[str, int], list[Finding]] = {}
+    for overlay_id, index, fields in counts:
+        extra.setdefault((overlay_id, index), []).append(Finding(**fields))
+    return [dataclasses.replace(s, hidden=tuple(sort_findings([*s.hidden, *extra.get((overlay_id, index), ())])))
             for overlay_id, result in own.items() for index, s in enumerate(result.suppressions)]
 
 

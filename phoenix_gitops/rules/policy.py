@@ -6,7 +6,8 @@ default is package data (`phoenix_gitops/data/policy.yaml`); a checked repositor
 when it has one, replaces it whole. Either is checked against the tool's `policy.schema.json` and the catalogue.
 Each environment uses one severity column (a *profile*: `dev`, `staging` or `prod`); an environment the file does
 not map uses `defaultProfile`. Findings that stop their stage keep severity error: a policy that sets one is
-refused (POLICY-FILE).
+refused (POLICY-FILE). `unsuppressible` lists rules (IDs, `Vnn` or glob patterns such as `K8S-*`) that no
+annotation may suppress, on top of the catalogue's floor (`registry.in_floor`); an entry naming no rule is refused.
 
 Usage:
     policy, problems = load_policy()              # the default; problems: [Finding] (POLICY-FILE), empty when sound
@@ -14,12 +15,15 @@ Usage:
     policy.severity(CATALOGUE["PHX-V04"], "staging")          # 'warning'
     policy.severity(CATALOGUE["PHX-V18"], "prod", "cpu-hpa")  # 'error'
     policy.setting("clusterScopedKinds", "prod")              # ['Namespace']
+    policy.suppressible(CATALOGUE["K8S-PRIVILEGED"])          # False: the default policy lists it
     findings = retune(stage_findings, policy)                 # a tunable stage finding at the policy's severity
+    rules_named("K8S-P*")                                     # {'K8S-PRIVILEGED', 'K8S-PROBES', 'K8S-PDB-SELECTOR'}
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -30,8 +34,8 @@ from ..own_schemas import check
 from ..yamlio import Document, YamlError, load_text
 from .registry import CATALOGUE, PROFILES, Rule, Severity
 
-__all__ = ["Policy", "load_policy", "policy_file", "retune", "DEFAULT_POLICY", "DEFAULT_POLICY_NAME", "REPO_POLICY",
-           "SKIP"]
+__all__ = ["Policy", "load_policy", "policy_file", "retune", "rules_named", "DEFAULT_POLICY", "DEFAULT_POLICY_NAME",
+           "REPO_POLICY", "SKIP"]
 
 DEFAULT_POLICY: Traversable = resources.files("phoenix_gitops") / "data" / "policy.yaml"
 """The tool's default policy, package data."""
@@ -55,6 +59,8 @@ class Policy:
     settings: dict[str, Any] = field(default_factory=dict)
     source: str = DEFAULT_POLICY_NAME
     doc: Document | None = None
+    unsuppressible: tuple[str, ...] = ()
+    """Rule IDs, `Vnn` or glob patterns no annotation may suppress, besides the catalogue's floor."""
 
     def profile(self, env: str) -> str:
         """The severity column environment `env` uses."""
@@ -81,6 +87,15 @@ class Policy:
         value = self.severity_of(rule, self.profile(env))
         values = value.values() if isinstance(value, dict) else [value]
         return any(v != SKIP for v in values)
+
+    def suppressible(self, rule: Rule) -> bool:
+        """Whether a `phoenix-gitops/suppress` annotation may hide findings of `rule`: the catalogue allows it
+        (a rule about a resource, outside the floor) and no `unsuppressible` entry names it."""
+        return rule.suppressible and self.unsuppressible_by(rule) is None
+
+    def unsuppressible_by(self, rule: Rule) -> str | None:
+        """The first `unsuppressible` entry that names `rule`, if any."""
+        return next((entry for entry in self.unsuppressible if _names(entry, rule)), None)
 
     def setting(self, key: str, profile: str | None = None) -> Any:
         """A setting; one given per profile (a mapping with `dev`/`staging`/`prod` keys) resolves to `profile`."""
@@ -183,6 +198,11 @@ def _read(path: Traversable, display: str) -> tuple[Policy | None, list[Finding]
                             f"$.rules.{rule_id}.{profile}.{condition}: {rule_id} has no condition {condition!r}"
                             + (f" (it has {', '.join(known.conditions)})" if known.conditions else ""),
                             display, *where))
+    unsuppressible = tuple(data.get("unsuppressible", ()))
+    for index, entry in enumerate(unsuppressible):
+        if not rules_named(entry):
+            problems.append(Finding("POLICY-FILE", "error", f"$.unsuppressible[{index}]: {entry!r} names no rule in "
+                                    "the catalogue", display, *doc.position(("unsuppressible", index))))
     if problems:
         return None, problems
     policy = Policy(
@@ -192,5 +212,16 @@ def _read(path: Traversable, display: str) -> tuple[Policy | None, list[Finding]
         settings=dict(data["settings"]),
         source=display,
         doc=doc,
+        unsuppressible=unsuppressible,
     )
     return policy, []
+
+
+def rules_named(entry: str) -> set[str]:
+    """The catalogue IDs an `unsuppressible` entry names (empty for an entry that names no rule)."""
+    return {rule.id for rule in CATALOGUE.values() if _names(entry, rule)}
+
+
+def _names(entry: str, rule: Rule) -> bool:
+    """Whether an `unsuppressible` entry names `rule`: its ID, a glob pattern matching it, or its `Vnn`."""
+    return fnmatchcase(rule.id, entry) or entry == rule.v

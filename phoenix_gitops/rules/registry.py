@@ -6,6 +6,11 @@ environment and yield `(view, hit)` pairs. Severities live in the policy (`phoen
 repository's own `schemas/policy.yaml`); the `defaults` here are the reference's (phoenix-on-kubernetes §2) and
 apply to a rule the policy file does not list.
 
+Some rules no annotation may suppress, whatever the policy says (`in_floor`): every `ISO-*` and `POLICY-*` rule
+(a resource must not be able to switch off the checks that keep it inside its environment, or the checks of its
+own suppression) and the `SEC-*` rules that find a credential value (`CREDENTIAL_RULES`); a policy may add more
+(`Policy.suppressible`).
+
 Findings that a pipeline stage raises (the YAML loader, the source reader, kustomize, schema validation, the
 bootstrap check) are catalogued with `document(...)`: documented and listed here, run there. Most of them stop
 their stage and are errors whatever the policy says (`tunable=False`); the policy may tune the others
@@ -20,6 +25,7 @@ Usage:
 
     document("YAML-SYNTAX", family="yaml", stage="the YAML loader", title="...", why="...", fix="...")
     CATALOGUE["PHX-V14"].title
+    in_floor("ISO-CLUSTER-SCOPED")       # True: never suppressible
 """
 from __future__ import annotations
 
@@ -31,7 +37,8 @@ from typing import Any
 from ..sourcemap import Location
 from .model import JsonPath, Res
 
-__all__ = ["Rule", "Hit", "CATALOGUE", "rule", "document", "PROFILES", "FAMILIES", "resolve_id"]
+__all__ = ["Rule", "Hit", "CATALOGUE", "rule", "document", "PROFILES", "FAMILIES", "resolve_id", "in_floor",
+           "FLOOR_PREFIXES", "CREDENTIAL_RULES"]
 
 PROFILES = ("dev", "staging", "prod")
 """The severity columns of the reference; the policy maps each environment to one of them."""
@@ -49,6 +56,15 @@ FAMILIES = {
 """Documentation sections, in order: the rules first, then what the stages before and after them report."""
 Severity = str | dict[str, str]
 """`error`, `warning`, `info` or `-` (not checked); or {"default": ..., <condition>: ...}."""
+FLOOR_PREFIXES = ("ISO-", "POLICY-")
+"""Rule families no annotation may suppress: isolation, and the policy and suppressions themselves."""
+CREDENTIAL_RULES = frozenset({
+    "SEC-SECRET-NAME", "SEC-URL-CREDENTIALS", "SEC-PRIVATE-KEY", "SEC-TOKEN-FORMAT", "SEC-SOPS", "SEC-LAST-APPLIED",
+})
+"""The `SEC-*` rules that find a credential value in git (a literal, a URL password, a key, a token, a value left
+out of SOPS encryption, a pasted last-applied object): no annotation may suppress them. `SEC-ENTROPY` is a
+heuristic (a checksum or a public key looks random too) and the SealedSecret rules are about ciphertexts, so those
+stay suppressible."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +104,8 @@ class Rule:
     interpretation: str = ""
     """How the rule reads the reference where it needs reading (documented in docs/rules.md)."""
     suppressible: bool = True
-    """Whether a resource's `phoenix-gitops/suppress` annotation may hide it (only findings about a resource)."""
+    """Whether a resource's `phoenix-gitops/suppress` annotation may hide it: only findings about a resource, and
+    never a rule of the floor (`in_floor`); the policy may take it away from more (`Policy.suppressible`)."""
     stage: str = ""
     """For `scope="stage"`: the part of the pipeline that reports it."""
     tunable: bool = True
@@ -110,7 +127,8 @@ def rule(id: str, *, title: str, why: str, fix: str, family: str, defaults: tupl
     def register(check: Callable[..., Iterable[Any]]) -> Callable[..., Iterable[Any]]:
         _add(Rule(id, title.strip(), _text(why), _text(fix), family, defaults, v=v, scope=scope,
                   conditions=conditions, interpretation=_text(interpretation),
-                  suppressible=suppressible and scope in ("rendered", "cross-env"), check=check))
+                  suppressible=suppressible and scope in ("rendered", "cross-env") and not in_floor(id),
+                  check=check))
         return check
 
     return register
@@ -144,6 +162,11 @@ def resolve_id(name: str) -> str | None:
     if _V_ALIAS.match(name):
         return next((r.id for r in CATALOGUE.values() if r.v == name), None)
     return None
+
+
+def in_floor(rule_id: str) -> bool:
+    """Whether `rule_id` belongs to the floor no annotation and no policy can make suppressible."""
+    return rule_id.startswith(FLOOR_PREFIXES) or rule_id in CREDENTIAL_RULES
 
 
 def _text(text: str) -> str:

@@ -199,6 +199,24 @@ document(
     `<env>-<app>` and of the path under `rendered/`; capitals, dots or underscores are invalid there.""",
     fix="Rename the folder: lowercase letters, digits and dashes, starting with a letter, at most 63 characters.",
 )
+document(
+    "LAYOUT-ENV-FILE", family="sources", stage=_LAYOUT,
+    title="Every folder under overlays/ is an environment with its environment file",
+    why="""An environment folder whose `environment.yaml` is missing or misnamed (`environment.yml`) would simply
+    not be an environment: `check` and `render --check` would pass without looking at it, while the cluster goes
+    on syncing whatever `rendered/<env>` holds.""",
+    fix="""Name the file `overlays/<env>/environment.yaml`, or move the folder out of `overlays/` if it is not an
+    environment.""",
+)
+document(
+    "LAYOUT-ORPHAN", family="sources", stage=_LAYOUT,
+    title="Every folder under rendered/ and clusters/ belongs to an environment and app",
+    why="""`rendered/<env>/<app>` and `clusters/<env>` are what the clusters sync. A folder left there after its
+    environment or app overlay was removed or renamed is synced unchecked, and a hand-edited one would never be
+    compared again.""",
+    fix="""Run `invoke render <env>` (it removes the folders of apps that are gone); for an environment that is
+    gone, delete `rendered/<env>` and `clusters/<env>` in the same pull request.""",
+)
 
 # Builds and schemas -------------------------------------------------------------------------------------------
 
@@ -300,8 +318,17 @@ document(
     fix="Remove `kubeConfig`; bootstrap Flux in every cluster instead.",
 )
 document(
+    "ISO-FLUX-ACCOUNT", family="bootstrap", stage=_BOOTSTRAP,
+    title="Flux applies each app as its own account, only into its declared namespaces",
+    why="""Without `serviceAccountName` the kustomize-controller applies with its own cluster-admin rights, so an
+    app's rendered output could write anywhere in the cluster. Impersonating a per-app account whose RoleBindings
+    exist only in the namespaces the environment file declares makes the cluster refuse everything else.""",
+    fix="""Keep the generated `kustomization-<app>.yaml`, `serviceaccount-<app>.yaml` and RBAC files; a new
+    namespace for an app is declared in the environment file.""",
+)
+document(
     "ISO-BOOTSTRAP-KIND", family="bootstrap", stage=_BOOTSTRAP,
-    title="Only Argo CD and Flux objects among the bootstrap files",
+    title="Only Argo CD and Flux objects (and the Flux accounts' RBAC) among the bootstrap files",
     why="""`clusters/<env>/` is applied with cluster-admin rights when a cluster is bootstrapped; any other object
     there would bypass every check the app overlays pass.""",
     fix="Move the object into an app overlay (where it is checked) or into the platform's own repository.",
@@ -331,4 +358,27 @@ document(
     would silently change what is checked.""",
     fix=f"""Correct the file at the line named; it must match `{shown("policy")}`, name only catalogue rules and
     only their conditions, and leave out the findings whose severity is fixed.""",
+)
+document(
+    "POLICY-WEAKENED", family="policy", tunable=True, defaults=("warning", "warning", "warning"),
+    stage="`check`, comparing the platform-owned files with the merge-base of HEAD and the base branch",
+    title="Changes that weaken the platform's files are pointed out",
+    why="""The policy, the environment files and `gitops.yaml` decide what every check enforces and what each
+    cluster accepts. A pull request that lowers a severity, makes a rule suppressible, gives an app another
+    namespace, automates a sync or points an environment at another cluster changes what a green check means from
+    then on; the change is shown at its line so that the review sees it (CODEOWNERS asks the platform team).""",
+    fix="""Nothing, when the change is meant: the platform team reviews it. Otherwise restore the line named; the
+    message says what it was at the merge-base.""",
+    interpretation="""Compared with the merge-base (of HEAD and `gitops.diff_base`, default `main`, or
+    `origin/<branch>`): in `schemas/policy.yaml` (else the tool's default) a lower severity in a profile (per
+    condition), an entry gone from `unsuppressible`, an environment or `defaultProfile` on a weaker profile, and
+    settings loosened (`clusterScopedKinds`, `preProvisionedSecrets`, `preProvisionedConfigMaps`,
+    `ingressNamespaces`, `spreadTopologyKeys` gaining entries; `forbiddenKinds`, `secretNames`,
+    `placeholderHosts`, `networkPolicyTypes` losing some; a lower `replicas` minimum; a higher `entropy` limit); in
+    each `overlays/<env>/environment.yaml` a namespace added to an app (a new app or environment adds all of its
+    own), an entry gone from `reservedNamespaces`, `sync` loosened (false to true, or removed), another `server` or
+    `cluster`, a new environment; in `gitops.yaml` another `repoURL`, `revision`, `argocd.namespace` or
+    `flux.namespace`, and `flux.secretName` removed. The severity is the one the merge-base's policy gives (for an
+    environment file in that environment's profile, else in `defaultProfile`): a pull request cannot lower it for
+    itself. Outside a git checkout, or without a merge-base, one `info` finding says that nothing was compared.""",
 )

@@ -1,4 +1,4 @@
-"""Editing YAML in place: set or remove scalar keys of one mapping, every other byte of the file unchanged.
+"""Editing YAML in place: set or remove keys of one mapping, every other byte of the file unchanged.
 
 What `set-image` and `promote` write with: comments, blank lines, quoting, key order, indentation and CRLF line
 ends stay as they were; only the spans of the edited values (or removed/added entries) are rewritten, and the
@@ -29,6 +29,8 @@ def edit_mapping(
     text: str, path: JsonPath, changes: dict[str, Any], name: str = "<text>", quote_new: frozenset[str] = frozenset()
 ) -> str:
     """`text` with scalar keys of the mapping at `path` set (or removed with DELETE), every other byte unchanged.
+    A key the mapping does not have yet may also get a list or mapping of scalars, written in flow style
+    (`billing: {namespaces: [billing]}`).
 
     The single document is composed with ruamel.yaml's round-trip composer, which gives the exact span of every
     node; only those spans are rewritten: a changed value in place (in its own quoting style: double, single,
@@ -103,10 +105,10 @@ def _apply(data: Any, path: JsonPath, changes: dict[str, Any], name: str) -> Any
     for key, value in changes.items():
         if value is DELETE:
             target.pop(key, None)
-        elif isinstance(value, (dict, list, tuple)):
-            raise TypeError(f"edit_mapping: only scalar values can be set, not {type(value).__name__}")
+        elif isinstance(value, (dict, list, tuple)) and key in target:
+            raise TypeError(f"edit_mapping: only a new key can get a {type(value).__name__}, not {key!r}")
         else:
-            target[key] = value
+            target[key] = list(value) if isinstance(value, tuple) else value
     return result
 
 
@@ -138,7 +140,19 @@ def _styled(value: Any, style: str | None) -> str:
 
 
 def _newplain_or_quoted(key: str, value: Any, quote_new: frozenset[str]) -> str:
+    if isinstance(value, (dict, list, tuple)):
+        return _flow(value)
     return _styled(value, '"') if key in quote_new else plain_or_quoted(value)
+
+
+def _flow(value: Any) -> str:
+    """A list or mapping of scalars (nested) in flow style: `{namespaces: [billing]}`."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{plain_or_quoted(k)}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    return double_quoted(value) if isinstance(value, str) and any(c in value for c in ",[]{}") else \
+        plain_or_quoted(value)
 
 
 def _removal(work: str, mapping: MappingNode, key_node: Node, value_node: Node, name: str) -> tuple[int, int, str]:
