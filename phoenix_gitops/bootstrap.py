@@ -346,7 +346,7 @@ def env_files(repo: Repo, env: Environment, apps: Mapping[str, Sequence[Any]]) -
     InputError listing every problem, so nothing is written.
     """
     settings = repo.settings()
-    envs = [repo.environment(name) for name in repo.env_names()]
+    envs = repo.environments(repo.env_names())
     made = objects(env, settings, [app_info(env, app, resources) for app, resources in sorted(apps.items())])
     written = files(env, settings, made)
     if errors_in(check_isolation(envs, {env.name: made})):  # fast: the objects as built, no parsing

@@ -509,9 +509,10 @@ def _reloaded(repo: Repo, envs: list[Environment]) -> tuple[list[Environment], t
     when the caller loaded them (changed in between: the caller's environment is kept, the run fails)."""
     loaded: list[Environment] = []
     stale: list[str] = []
+    engines = repo.engine_namespaces()
     for env in envs:
         try:
-            fresh: Environment | None = repo.environment(env.name)
+            fresh: Environment | None = repo.environment(env.name, engines)
         except GitopsError:
             fresh = None
         if fresh is None or fresh != env:

@@ -364,7 +364,7 @@ def _render(repo: Repo | None, env_names: list[str], kz: Kustomize, label: str, 
     if repo is None or not env_names:
         return {}
     try:
-        envs = [repo.environment(name) for name in env_names]
+        envs = repo.environments(env_names)
         report = run_check(repo, envs, kz, jobs=jobs, origins=True)
     except GitopsError as err:
         err.args = (f"{label}: {err}",)

@@ -207,7 +207,7 @@ def _check_with(repo: Repo, files: dict[str, str], env_names: list[str], kz: Kus
             target = scratch.root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(text.encode("utf-8"))
-        report = run_check(scratch, [scratch.environment(n) for n in env_names], kz, jobs=jobs)
+        report = run_check(scratch, scratch.environments(env_names), kz, jobs=jobs)
     if report.tool_errors:
         raise ToolError("\n".join(report.tool_errors))
     errors = errors_in(report.findings)

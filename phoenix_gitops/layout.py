@@ -23,7 +23,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -260,8 +260,14 @@ class Repo:
                                          f"{RENDERED}/{env.name}/{path.name}", env=env.name))
         return found
 
-    def environment(self, name: str) -> Environment:
-        """Load and schema-check `overlays/<name>/environment.yaml`; raises InputError listing every problem."""
+    def environments(self, names: Iterable[str]) -> list[Environment]:
+        """`environment` of each of `names`, reading `gitops.yaml` once."""
+        engines = self.engine_namespaces()
+        return [self.environment(name, engines) for name in names]
+
+    def environment(self, name: str, engines: tuple[str, ...] | None = None) -> Environment:
+        """Load and schema-check `overlays/<name>/environment.yaml`; raises InputError listing every problem.
+        `engines` are the `engine_namespaces()` when the caller has them already."""
         rel = f"overlays/{name}/{ENV_FILE}"
 
         def name_matches_folder(doc: Document) -> list[Finding]:
@@ -290,11 +296,12 @@ class Repo:
                 self_heal=sync.get("selfHeal", True),
             ),
             apps={app: tuple(entry["namespaces"]) for app, entry in data.get("apps", {}).items()},
-            reserved_namespaces=(*RESERVED_NAMESPACES, *self._engine_namespaces(), *data.get("reservedNamespaces", [])),
+            reserved_namespaces=(*RESERVED_NAMESPACES, *(self.engine_namespaces() if engines is None else engines),
+                                 *data.get("reservedNamespaces", [])),
             doc=doc,
         )
 
-    def _engine_namespaces(self) -> tuple[str, ...]:
+    def engine_namespaces(self) -> tuple[str, ...]:
         """The namespaces Argo CD and Flux run in (gitops.yaml's, else their defaults): no app may use them."""
         try:
             settings = self.settings()
@@ -377,7 +384,7 @@ class Repo:
             names = [value]
         else:
             raise UsageError(f"unknown environment {value!r}; known: {', '.join(known)} (or {ALL})")
-        return [self.environment(name) for name in names]
+        return self.environments(names)
 
 
 def not_regular_kustomizations(folder: Path, rel: str) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..cluster_isolation import check_isolation
 from ..sourcemap import Location
-from .model import View
+from .model import Res, View
 from .registry import Hit, document, rule
 
 CORE_CLUSTER_SCOPED = frozenset({
@@ -96,8 +96,18 @@ def forbidden_kinds(view: View) -> Iterator[Hit]:
 def cluster_scoped(view: View) -> Iterator[Hit]:
     allowed = {str(k) for k in view.setting("clusterScopedKinds") or []}
     for res in view.resources:
-        core = res.group == "" or "." not in res.group or res.group.endswith(".k8s.io")
-        crd_scope = view.schemas.scope(res.api_version, res.kind) if view.schemas is not None else None
-        scoped = crd_scope == "Cluster" if crd_scope else (core and res.kind in CORE_CLUSTER_SCOPED)
-        if scoped and _key(res.group, res.kind) not in allowed and not (core and res.kind in allowed):
+        if is_cluster_scoped(view, res) and _key(res.group, res.kind) not in allowed and not (
+                _core(res) and res.kind in allowed):
             yield Hit(res, ("kind",), f"{res.kind} is cluster-scoped and not in the policy's clusterScopedKinds")
+
+
+def is_cluster_scoped(view: View, res: Res) -> bool:
+    """Whether `res` is a cluster-scoped object: by its CRD's scope when the run knows the kind, else by the
+    core list."""
+    crd_scope = view.schemas.scope(res.api_version, res.kind) if view.schemas is not None else None
+    return crd_scope == "Cluster" if crd_scope else (_core(res) and res.kind in CORE_CLUSTER_SCOPED)
+
+
+def _core(res: Res) -> bool:
+    """Whether `res` belongs to a core or `*.k8s.io` group."""
+    return res.group == "" or "." not in res.group or res.group.endswith(".k8s.io")

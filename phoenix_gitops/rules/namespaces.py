@@ -15,19 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..sourcemap import Location
-from .isolation import CORE_CLUSTER_SCOPED
-from .model import Res, View
+from .isolation import is_cluster_scoped
+from .model import View
 from .registry import Hit, rule
 
-__all__ = ["outside_declared", "cluster_scoped"]
-
-
-def cluster_scoped(view: View, res: Res) -> bool:
-    """Whether `res` is a cluster-scoped object: by its CRD's scope when the run knows the kind, else by the
-    core list."""
-    core = res.group == "" or "." not in res.group or res.group.endswith(".k8s.io")
-    crd_scope = view.schemas.scope(res.api_version, res.kind) if view.schemas is not None else None
-    return crd_scope == "Cluster" if crd_scope else (core and res.kind in CORE_CLUSTER_SCOPED)
+__all__ = ["outside_declared"]
 
 
 @rule(
@@ -64,7 +56,7 @@ def outside_declared(view: View) -> Iterator[Hit]:
     for res in view.resources:
         if res.group == "" and res.kind == "Namespace":
             namespace, path = res.name, ("metadata", "name")
-        elif cluster_scoped(view, res):
+        elif is_cluster_scoped(view, res):
             continue
         else:
             namespace, path = res.namespace or "", ("metadata", "namespace")
