@@ -5,7 +5,8 @@ set by a patch of an overlay on the way. The patches are searched first, outermo
 first one that contains the whole field path wins. Otherwise the origin file's document of the same kind is
 searched and the deepest part of the path it contains gives the line. List items are matched by `name` (or
 `containerPort`, `mountPath`, `port`: `merge_keys`) as Kubernetes merges them, so a reordered list still finds
-its item. Values from generators (`configMapGenerator` literals) are found in the kustomization that wrote them.
+its item. Values from generators (`configMapGenerator` literals) are found in the kustomization that wrote them,
+and a namespace that a kustomization's `namespace:` gave (outermost first) at that field.
 
 Usage:
     where = locate(graph, resource, ("spec", "replicsa"), origin_of(resource))
@@ -50,6 +51,9 @@ def locate(graph: SourceGraph, resource: dict[str, Any], path: JsonPath, origin:
     """The best source location of `path` inside rendered `resource`, given its parsed `origin`."""
     kind = resource.get("kind")
     name = str((resource.get("metadata") or {}).get("name", ""))
+    set_by_kustomization = _namespace_field(graph, resource, path)
+    if set_by_kustomization is not None:
+        return set_by_kustomization
     for patch in graph.patches if path[:1] not in (("apiVersion",), ("kind",)) else ():
         if patch.target_kind == kind and (not patch.target_name or patch.target_name in name):
             found = _walk(patch.doc.data, resource, path)
@@ -64,6 +68,23 @@ def locate(graph: SourceGraph, resource: dict[str, Any], path: JsonPath, origin:
     if "configuredIn" in origin:
         return _generated(graph, origin["configuredIn"], path)
     return Location(graph.kustomizations[0] if graph.kustomizations else graph.overlay.rel, None, None)
+
+
+def _namespace_field(graph: SourceGraph, resource: dict[str, Any], path: JsonPath) -> Location | None:
+    """For `metadata.namespace` (and the name of a Namespace object, which kustomize's namespace transformer sets
+    too): the `namespace:` of the outermost kustomization that gives that value, when one does."""
+    metadata = resource.get("metadata") or {}
+    if path == ("metadata", "namespace"):
+        value = metadata.get("namespace")
+    elif path == ("metadata", "name") and resource.get("kind") == "Namespace":
+        value = metadata.get("name")
+    else:
+        return None
+    for kustomization in graph.kustomizations:
+        for doc in graph.documents.get(kustomization, []):
+            if isinstance(doc.data, dict) and value is not None and doc.data.get("namespace") == value:
+                return _at(doc, ("namespace",))
+    return None
 
 
 def _generated(graph: SourceGraph, configured_in: str, path: JsonPath) -> Location:

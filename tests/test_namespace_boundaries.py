@@ -79,9 +79,50 @@ def test_an_app_overlay_cannot_reach_beyond_its_declared_namespaces(repo, case):
     assert [d["namespace"] for d in project["destinations"]] == ["api", "storefront"]
 
 
+def test_an_overlay_namespace_field_is_found_at_that_line_for_every_resource_it_moves(repo):
+    kustomization = repo / "overlays/prod/api/kustomization.yaml"
+    text = kustomization.read_text()
+    kustomization.write_text(text.replace("resources:\n", "namespace: kube-system\nresources:\n", 1))
+    line = kustomization.read_text().splitlines().index("namespace: kube-system") + 1
+    before = outputs(repo)
+    checked = run_program(["check", "prod", "--no-cache"], repo)
+    assert checked.code == 1
+    hits = [text for text in checked.stdout.splitlines() if " ISO-NAMESPACE " in text]
+    assert len(hits) >= 10 and any(hit.endswith("[prod/api Namespace/kube-system]") for hit in hits)
+    assert {hit.split(" error ")[0] for hit in hits} == {f"overlays/prod/api/kustomization.yaml:{line}:1:"}
+    assert run_program(["render", "all"], repo).code == 1
+    assert outputs(repo) == before
+
+
+RELAX = ("  - target: {kind: Namespace}\n    patch: |-\n      - op: replace\n"
+         "        path: /metadata/labels/pod-security.kubernetes.io~1enforce\n        value: privileged\n")
+
+
+@pytest.mark.parametrize("suppress", [False, True])
+def test_an_overlay_cannot_relax_its_namespace_pod_security_even_with_a_suppression(repo, suppress):
+    kustomization = repo / "overlays/prod/api/kustomization.yaml"
+    patch = RELAX
+    if suppress:
+        patch += ("  - target: {kind: Namespace}\n    patch: |-\n      - op: add\n"
+                  "        path: /metadata/annotations/phoenix-gitops~1suppress\n"
+                  "        value: 'K8S-POD-SECURITY: we need privileged pods'\n")
+    kustomization.write_text(kustomization.read_text().replace("patches:\n", "patches:\n" + patch, 1))
+    line = kustomization.read_text().splitlines().index("        value: privileged") + 1  # (the value it set)
+    before = outputs(repo)
+    checked = run_program(["check", "prod", "--no-cache"], repo)
+    assert checked.code == 1
+    assert (f"overlays/prod/api/kustomization.yaml:{line}:9: error K8S-POD-SECURITY pod-security.kubernetes.io/"
+            "enforce is 'privileged': the cluster would admit pods that are not hardened; keep it 'restricted' "
+            "[prod/api Namespace/api]") in checked.stdout.splitlines()
+    assert (" error POLICY-SUPPRESS " in checked.stdout) is suppress
+    assert run_program(["render", "all"], repo).code == 1
+    assert outputs(repo) == before
+
+
 def test_the_reach_comes_from_the_environment_file_and_grows_only_there(repo):
     labels = "".join(f"    app.kubernetes.io/{key}: {value}\n" for key, value in (
         ("name", "api"), ("instance", "api"), ("part-of", "api"), ("managed-by", "kustomize")))
+    labels += "    pod-security.kubernetes.io/enforce: restricted\n"
     add_to_overlay(repo, HOSTILE["a new namespace of its own"][0] + "  labels:\n" + labels)
     assert run_program(["render", "prod"], repo).code == 1
     env_file = repo / "overlays/prod/environment.yaml"

@@ -109,15 +109,15 @@ def with_unsuppressible(entries: str) -> str:
 
 def test_the_default_policy_keeps_node_access_unsuppressible():
     policy, _ = load_policy()
-    assert policy is not None and policy.unsuppressible == ("K8S-PRIVILEGED", "K8S-HOST-ACCESS")
+    assert policy is not None and policy.unsuppressible == ("K8S-PRIVILEGED", "K8S-HOST-ACCESS", "K8S-POD-SECURITY")
     catalogue_allows = [r for r in rules.CATALOGUE.values() if r.suppressible]
-    assert sorted(r.id for r in catalogue_allows if not policy.suppressible(r)) == ["K8S-HOST-ACCESS",
-                                                                                    "K8S-PRIVILEGED"]
+    assert sorted(r.id for r in catalogue_allows if not policy.suppressible(r)) == [
+        "K8S-HOST-ACCESS", "K8S-POD-SECURITY", "K8S-PRIVILEGED"]
 
 
 @pytest.mark.parametrize("entries, listed", [
     ("[K8S-RESOURCES]", ["K8S-RESOURCES"]),
-    ("[V27, 'K8S-P*']", ["K8S-PDB-SELECTOR", "K8S-PRIVILEGED", "K8S-PROBES", "PHX-V27"]),
+    ("[V27, 'K8S-P*']", ["K8S-PDB-SELECTOR", "K8S-POD-SECURITY", "K8S-PRIVILEGED", "K8S-PROBES", "PHX-V27"]),
     ("[ISO-CLUSTER-SCOPED, 'SEC-*']", ["SEC-ENTROPY", "SEC-SEALED-CLUSTER-WIDE", "SEC-SEALED-RENAMED",
                                        "SEC-SEALED-REUSED"]),
     ("[]", []),

@@ -2,7 +2,8 @@
 
 The Phoenix reference rules (V03, V04, V10, V11, V29) cover APP and JOB; the general rules (`K8S-IMAGE-TAG`,
 `K8S-PRIVILEGED`, `K8S-RUN-AS-ROOT`) give every other workload of the build the checks users know from
-kube-linter, kube-score and Polaris, and `K8S-HOST-ACCESS` covers every workload.
+kube-linter, kube-score and Polaris, `K8S-HOST-ACCESS` covers every workload, and `K8S-POD-SECURITY` keeps the
+namespace's Pod Security admission at `restricted`, so that the cluster enforces the same.
 
 Usage:
     from phoenix_gitops.rules import security
@@ -365,3 +366,32 @@ def host_access(view: View) -> Iterator[Hit]:
                 if isinstance(port, dict) and port.get("hostPort") is not None:
                     yield Hit(res, path + ("ports", index, "hostPort"), f"container {container.get('name')!r} binds a "
                               "hostPort")
+
+
+POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
+"""The Namespace label that sets the Pod Security Standard the API server enforces on every pod in it."""
+
+
+@rule(
+    "K8S-POD-SECURITY", family="general", defaults=("error", "error", "error"),
+    title="An app's Namespace enforces the restricted Pod Security Standard",
+    why="""The rules above check the pods this repository renders; Pod Security admission makes the cluster refuse
+    every other pod in the namespace that is not hardened (one created by hand, by a Job template, by an operator).
+    A namespace relabelled `baseline` or `privileged` lets privileged pods and host access in.""",
+    fix=f"""Keep `{POD_SECURITY_ENFORCE}: restricted` on the Namespace (the shared base sets it); do not patch it
+    away in an overlay.""",
+    interpretation=f"""Every Namespace object an app renders carries the label `{POD_SECURITY_ENFORCE}` with the
+    value `restricted`.""",
+)
+def pod_security(view: View) -> Iterator[Hit]:
+    for res in view.resources:
+        if res.group != "" or res.kind != "Namespace":
+            continue
+        labels = as_dict(res.metadata.get("labels"))
+        level = labels.get(POD_SECURITY_ENFORCE)
+        if level is None:
+            yield Hit(res, ("metadata",), f"has no {POD_SECURITY_ENFORCE} label: the cluster enforces no Pod "
+                      "Security Standard in it")
+        elif level != "restricted":
+            yield Hit(res, ("metadata", "labels", POD_SECURITY_ENFORCE), f"{POD_SECURITY_ENFORCE} is {level!r}: "
+                      "the cluster would admit pods that are not hardened; keep it 'restricted'")
