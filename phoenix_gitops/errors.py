@@ -24,6 +24,7 @@ __all__ = [
     "EXIT_STALE",
     "EXIT_TOOL",
     "EXIT_LOCKED",
+    "EXIT_INTERRUPTED",
 ]
 
 EXIT_OK = 0
@@ -32,6 +33,8 @@ EXIT_USAGE = 2
 EXIT_STALE = 3
 EXIT_TOOL = 4
 EXIT_LOCKED = 5
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, SIGTERM or SIGHUP: as shells report a process ended by SIGINT."""
 
 
 class GitopsError(Exception):

@@ -2,7 +2,9 @@
 stop with the run.
 
 - `signals_as_interrupts` turns SIGTERM and SIGHUP into KeyboardInterrupt (as Ctrl-C is), so `finally` blocks
-  run and remove what the run made; `install_interrupts` does it for the rest of the process.
+  run and remove what the run made; `install_interrupts` does it for the rest of the process. An interrupt that
+  lands in a finalizer or weakref callback, where Python ignores exceptions, is raised again at once where the
+  run can stop (`sys.unraisablehook`), so no signal is ever lost.
 - `signals_held` holds SIGINT/SIGTERM/SIGHUP back for a step that must not be cut in half (swapping folders in,
   replacing a file); they are delivered after it. `steps_done` counts the held steps completed, so code that is
   interrupted can tell whether its step happened, and raise `Interrupted` saying what was written.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -60,6 +63,44 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _raise_again(unraisable: Any) -> None:
+    """`sys.unraisablehook`: Python ignores an exception raised in a finalizer or weakref callback (such as
+    importlib's module-lock cleanup), and so would lose an interrupt whose handler ran there. Send that signal
+    again once this hook has returned (an exception in the hook itself would be lost too), so that its handler
+    runs on in the code that was interrupted. Anything else goes to the previous hook."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        if not sys.is_finalizing():  # (while Python shuts down, the run is over: nothing to stop)
+            signum = _received[-1] if _received else signal.SIGINT
+            threading.Thread(target=_send_after_hook, args=(signum,), daemon=True).start()
+        return
+    _previous_hook(unraisable)
+
+
+def _send_after_hook(signum: int) -> None:
+    """Send `signum` to this process once the main thread has left `_raise_again` (at most a second later)."""
+    main = threading.main_thread().ident
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(main) if main is not None else None
+        while frame is not None and frame.f_code is not _raise_again.__code__:
+            frame = frame.f_back
+        if frame is None:
+            break
+        time.sleep(0.001)
+    os.kill(os.getpid(), signum)
+
+
+_previous_hook = sys.unraisablehook
+
+
+def _keep_interrupts() -> None:
+    """Install `_raise_again` (once)."""
+    if sys.unraisablehook is not _raise_again:
+        global _previous_hook
+        _previous_hook = sys.unraisablehook
+        sys.unraisablehook = _raise_again
+
+
 def interrupts_received() -> bool:
     """Whether a signal reached the handlers installed here (`install_interrupts`, `signals_as_interrupts`): a
     program tells by it that an exit was caused by an interrupt that something else turned into an exit code."""
@@ -74,6 +115,7 @@ def install_interrupts() -> None:
     """For the rest of the process, SIGTERM and SIGHUP raise KeyboardInterrupt as Ctrl-C does (and Ctrl-C does,
     even where a parent left SIGINT ignored). Main thread only; a program calls it first thing."""
     if _in_main_thread():
+        _keep_interrupts()
         for sig in (signal.SIGINT, *_INTERRUPTS):
             signal.signal(sig, _interrupt)
 
@@ -84,6 +126,7 @@ def signals_as_interrupts() -> Iterator[None]:
     if not _in_main_thread():
         yield
         return
+    _keep_interrupts()
     previous = {sig: signal.signal(sig, _interrupt) for sig in _INTERRUPTS}
     try:
         yield

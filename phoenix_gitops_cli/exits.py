@@ -27,7 +27,7 @@ from typing import ParamSpec
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from phoenix_gitops.errors import EXIT_TOOL, GitopsError
+from phoenix_gitops.errors import EXIT_INTERRUPTED, EXIT_TOOL, GitopsError
 from phoenix_gitops.redaction import Redactor, policy_detector
 from phoenix_gitops.rules.policy import REPO_POLICY
 from phoenix_gitops.signals import Interrupted, signals_as_interrupts
@@ -37,8 +37,6 @@ from .settings import Settings
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERRUPTED", "exits", "redactor_of"]
 
-EXIT_INTERRUPTED = 130
-"""Ctrl-C, as shells report a process ended by SIGINT."""
 EXIT_BROKEN_PIPE = 141
 """The reader of the output went away, as shells report a process ended by SIGPIPE."""
 P = ParamSpec("P")

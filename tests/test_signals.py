@@ -14,8 +14,10 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -119,9 +121,12 @@ def build_started(case: Case) -> Callable[[], bool]:
 
 
 def handlers_installed(proc: subprocess.Popen[str]) -> Callable[[], bool]:
-    """True once the process catches SIGTERM (its handler is installed: from then on it must exit 130)."""
+    """True once the program catches SIGTERM (its handler is installed: from then on it must exit 130). Until the
+    child has exec'd the program it is a copy of this process, whose handlers say nothing about the program's."""
     def caught() -> bool:
         with suppress(OSError):
+            if b"phoenix_gitops_cli" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+                return False
             for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
                 if line.startswith("SigCgt:"):
                     return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
@@ -417,3 +422,36 @@ def test_a_held_signal_waits_even_when_the_kernel_hands_it_to_another_thread():
         stop.set()
         other.join(10)
     assert reached[-1] == "end of the step" and signals.steps_done() == before + 1
+
+
+def test_an_interrupt_that_lands_in_a_weakref_callback_is_raised_again_where_the_run_is(monkeypatch):
+    """Python ignores an exception raised in a finalizer or weakref callback (importlib's module-lock cleanup is
+    one, run while modules load): the handler's KeyboardInterrupt would be lost there, and the run go on."""
+    class Thing:
+        pass
+
+    monkeypatch.setattr(signals, "_received", [])  # (what this process received is the other tests' business)
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt, match="signal 15"), signals.signals_as_interrupts():
+        thing = Thing()
+        ref = weakref.ref(thing, lambda _: signal.raise_signal(signal.SIGTERM))
+        del thing  # the callback runs now: the handler raises inside it, and Python ignores that
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        reached.append("the deadline")
+    assert ref() is None and reached == []
+
+
+def test_an_interrupt_caught_after_it_landed_in_eval_still_exits_130(tmp_path):
+    """An interrupt raised inside eval() of a string (namedtuple and dataclasses do that while modules load) leaves
+    CPython's unhandled-interrupt flag set even when it is caught; run with `python -m`, as the program is, a normal
+    exit would then end by SIGINT (-2)."""
+    (tmp_path / "interrupted_in_eval.py").write_text(
+        "import sys, phoenix_gitops_cli.program as p, phoenix_gitops_cli.__main__ as m\n"
+        "p.run = lambda: eval('exec(\"raise KeyboardInterrupt\")')\n"
+        "sys.exit(m.run())\n")
+    result = subprocess.run([sys.executable, "-m", "interrupted_in_eval"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=WAIT)
+    assert (result.returncode, result.stdout, result.stderr) == (130, "", "interrupted: nothing was written\n")
