@@ -20,11 +20,11 @@ from typing import Any
 
 from .errors import InputError
 from .findings import Finding, sort_findings
-from .layout import CLUSTERS, Environment
+from .layout import CLUSTERS, Environment, RepoSettings
 from .yamlio import Document, load_file, load_text
 
 __all__ = ["CLUSTERS", "ARGOCD", "FLUX", "ARGO_API", "FLUX_KUSTOMIZE_API", "FLUX_SOURCE_API", "RBAC_API",
-           "NAMESPACE_VERBS", "account_name", "check_isolation"]
+           "NAMESPACE_VERBS", "APP_LABEL", "account_name", "application_name", "repository_name", "check_isolation"]
 
 ARGOCD = "argocd"
 FLUX = "flux"
@@ -40,13 +40,28 @@ _Find = Callable[[str, Document, tuple[str | int, ...], str], None]
 """Records one finding: (rule, document, JSON path for the line, message)."""
 
 
-def account_name(app: str) -> str:
-    """The service account Flux applies app `app` as (in the Flux namespace)."""
-    return f"phoenix-gitops-{app}"
+APP_LABEL = "phoenix/app"
+"""The label that names the app of a generated object."""
+
+
+def account_name(settings: RepoSettings, app: str) -> str:
+    """The service account Flux applies app `app` as (in the Flux namespace): `<prefix><app>`."""
+    return f"{settings.prefix}{app}"
+
+
+def application_name(settings: RepoSettings, env: Environment, app: str) -> str:
+    """The Argo CD Application of app `app` in `env`: `<prefix><env>-<app>`."""
+    return f"{settings.prefix}{env.name}-{app}"
+
+
+def repository_name(settings: RepoSettings) -> str:
+    """The Flux GitRepository of this repository: the prefix without its dash."""
+    return settings.prefix.removesuffix("-")
 
 
 def check_isolation(
-    envs: Sequence[Environment], bootstrap: Mapping[str, Mapping[str, bytes | dict[str, Any]]]
+    envs: Sequence[Environment], bootstrap: Mapping[str, Mapping[str, bytes | dict[str, Any]]],
+    settings: RepoSettings | None = None,
 ) -> list[Finding]:
     """Every way the bootstrap files can let an environment reach beyond its own cluster, as sorted findings.
 
@@ -56,11 +71,13 @@ def check_isolation(
     each Application uses the env's project and server and a source inside `rendered/<env>/` from a
     repository its project allows; its automated sync matches the env's `sync:`; the env's AppProject
     allows only the env's server and the namespaces its environment file declares, no wildcard in sourceRepos,
-    destinations or the cluster-resource list, Namespace objects only by declared names; the `default` project is
-    locked (no sourceRepos, no destinations); every Flux Kustomization path stays inside `./rendered/<env>/`,
-    sets no kubeConfig, and applies as the app's own service account, whose rights reach only declared
-    namespaces.
+    destinations or the cluster-resource list, Namespace objects only by declared names; the `default` project,
+    when the files hold it, is locked (no sourceRepos, no destinations), and they must hold it when `settings`
+    (`gitops.yaml`, default: as the file would be without settings) asks for the lock; every Flux Kustomization
+    path stays inside `./rendered/<env>/`, sets no kubeConfig, and applies as the app's own service account,
+    whose rights reach only declared namespaces.
     """
+    settings = settings or RepoSettings(repo_url="", revision="")
     findings = _distinct_clusters(envs)
     by_name = {env.name: env for env in envs}
     for env_name, files in sorted(bootstrap.items()):
@@ -69,11 +86,11 @@ def check_isolation(
             message = f"no environment {env_name!r} for these bootstrap files"
             findings.append(Finding("ISO-BOOTSTRAP-ENV", "error", message, f"{CLUSTERS}/{env_name}", env=env_name))
             continue
-        findings += _check_env(env, files)
+        findings += _check_env(env, files, settings)
     return sort_findings(findings)
 
 
-def _check_env(env: Environment, files: Mapping[str, bytes | dict[str, Any]]) -> list[Finding]:
+def _check_env(env: Environment, files: Mapping[str, bytes | dict[str, Any]], settings: RepoSettings) -> list[Finding]:
     docs: list[Document] = []
     for rel, data in sorted(files.items()):
         source = f"{CLUSTERS}/{env.name}/{rel}"
@@ -89,7 +106,7 @@ def _check_env(env: Environment, files: Mapping[str, bytes | dict[str, Any]]) ->
     projects = {_name(d): d for d in docs if _is(d, ARGO_API, "AppProject")}
     own = projects.get(env.argocd_project)
     allowed_repos = {r for r in _list(_spec(own).get("sourceRepos")) if isinstance(r, str)} if own else set()
-    if "default" not in projects:
+    if settings.lock_default_project and "default" not in projects:
         message = "no locked-down `default` AppProject among the bootstrap files"
         findings.append(Finding("ISO-ARGO-DEFAULT-PROJECT", "error", message, f"{CLUSTERS}/{env.name}/{ARGOCD}",
                                 env=env.name))
@@ -100,7 +117,7 @@ def _check_env(env: Environment, files: Mapping[str, bytes | dict[str, Any]]) ->
         elif _is(doc, ARGO_API, "Application"):
             _check_application(env, doc, allowed_repos, find)
         elif _is(doc, FLUX_KUSTOMIZE_API, "Kustomization"):
-            _check_kustomization(env, doc, find)
+            _check_kustomization(env, doc, settings, find)
         elif _is(doc, RBAC_API, "RoleBinding") or _is(doc, RBAC_API, "ClusterRole") or \
                 _is(doc, RBAC_API, "ClusterRoleBinding"):
             _check_rbac(env, doc, roles, find)
@@ -204,7 +221,7 @@ def _check_application(env: Environment, doc: Document, allowed_repos: set[str],
                  f"$.spec.syncPolicy.automated.prune: environment {env.name} does not allow pruning ({env.file})")
 
 
-def _check_kustomization(env: Environment, doc: Document, find: _Find) -> None:
+def _check_kustomization(env: Environment, doc: Document, settings: RepoSettings, find: _Find) -> None:
     spec = _spec(doc)
     path, root = spec.get("path"), f"rendered/{env.name}/"
     if not (isinstance(path, str) and path.startswith(f"./{root}") and _inside(path, root)):
@@ -212,11 +229,11 @@ def _check_kustomization(env: Environment, doc: Document, find: _Find) -> None:
     if "kubeConfig" in spec:
         find("ISO-FLUX-CLUSTER", doc, ("spec", "kubeConfig"),
              "$.spec.kubeConfig: a Kustomization of this cluster must not apply to another cluster")
-    app = _name(doc)
-    if spec.get("serviceAccountName") != account_name(str(app)):
+    app = str(_dict(_dict(_dict(doc.data).get("metadata")).get("labels")).get(APP_LABEL) or _name(doc))
+    if spec.get("serviceAccountName") != account_name(settings, app):
         find("ISO-FLUX-ACCOUNT", doc, ("spec", "serviceAccountName"),
              f"$.spec.serviceAccountName: {spec.get('serviceAccountName')!r}: apply app {app} as its own account "
-             f"{account_name(str(app))!r}, whose rights reach only its declared namespaces")
+             f"{account_name(settings, app)!r}, whose rights reach only its declared namespaces")
     declared = env.namespaces_of(str(app)) or ()
     if "targetNamespace" in spec and spec["targetNamespace"] not in declared:
         find("ISO-FLUX-ACCOUNT", doc, ("spec", "targetNamespace"),

@@ -26,7 +26,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from .cron import cron_problem
 from .errors import InputError, UsageError
 from .findings import Finding, errors_in, sort_findings
 from .own_schemas import check, shown
@@ -132,6 +134,25 @@ class RepoSettings:
     """The Secret (in the Flux namespace) holding Git credentials, for a private repository."""
     source: str = SETTINGS_FILE
     """Repo-relative path of the settings file."""
+    name_prefix: str = ""
+    """Prefix of the generated engine objects' names (`namePrefix`; default `prefix_of(repo_url)`)."""
+    lock_default_project: bool = False
+    """Whether to generate Argo CD's `default` AppProject, locked (`argocd.lockDefaultProject`)."""
+
+    @property
+    def prefix(self) -> str:
+        """The prefix the generated objects' names start with: `name_prefix`, else `prefix_of(repo_url)`."""
+        return self.name_prefix or prefix_of(self.repo_url)
+
+
+def prefix_of(repo_url: str) -> str:
+    """The default name prefix: the repository's name from its URL, as a DNS label, and a dash.
+
+        prefix_of("https://github.com/acme/Phoenix_Config.git")   # 'phoenix-config-'
+    """
+    name = repo_url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git").lower()
+    label = re.sub(r"[^a-z0-9-]+", "-", name).strip("-")[:31].strip("-")
+    return f"{label or 'phoenix-gitops'}-"
 
 
 @dataclass(frozen=True)
@@ -155,6 +176,10 @@ class Environment:
                                             RepoSettings.flux_namespace)
     """Namespace patterns no app may use here: RESERVED_NAMESPACES, the sync engines' namespaces and the
     environment file's `reservedNamespaces`."""
+    sync_windows: tuple[Mapping[str, Any], ...] = ()
+    """`argocd.syncWindows` of the environment file: when Argo CD may (allow) or must not (deny) sync."""
+    roles: tuple[Mapping[str, Any], ...] = ()
+    """`argocd.roles` of the environment file: who may do what with the environment's Applications."""
     doc: Document | None = field(default=None, compare=False, repr=False)
     """The environment file as loaded (for the lines of its entries)."""
 
@@ -270,15 +295,25 @@ class Repo:
         `engines` are the `engine_namespaces()` when the caller has them already."""
         rel = f"overlays/{name}/{ENV_FILE}"
 
-        def name_matches_folder(doc: Document) -> list[Finding]:
-            value = doc.data.get("name") if isinstance(doc.data, dict) else None
-            if not isinstance(value, str) or value == name:
-                return []
-            line, col = doc.position(("name",))
-            return [Finding("SRC-ENVIRONMENT", "error", f"$.name: {doc.data['name']!r} must equal the folder name "
-                            f"{name!r}", rel, line, col, env=name)]
+        def specific(doc: Document) -> list[Finding]:
+            """The name equals the folder's; every sync window's schedule is a valid cron expression."""
+            found = []
+            data = doc.data if isinstance(doc.data, dict) else {}
+            value = data.get("name")
+            if isinstance(value, str) and value != name:
+                found.append(Finding("SRC-ENVIRONMENT", "error", f"$.name: {value!r} must equal the folder name "
+                                     f"{name!r}", rel, *doc.position(("name",)), env=name))
+            windows = data.get("argocd", {}).get("syncWindows") if isinstance(data.get("argocd"), dict) else None
+            for index, window in enumerate(windows if isinstance(windows, list) else []):
+                schedule = window.get("schedule") if isinstance(window, dict) else None
+                problem = cron_problem(schedule) if isinstance(schedule, str) else None
+                if problem:
+                    path = ("argocd", "syncWindows", index, "schedule")
+                    found.append(Finding("SRC-ENVIRONMENT", "error", f"$.argocd.syncWindows[{index}].schedule: "
+                                         f"{problem}", rel, *doc.position(path), env=name))
+            return found
 
-        doc = self._checked(rel, "environment", "SRC-ENVIRONMENT", name_matches_folder, env=name)
+        doc = self._checked(rel, "environment", "SRC-ENVIRONMENT", specific, env=name)
         data = doc.data
         sync = data.get("sync", {})
         return Environment(
@@ -296,6 +331,8 @@ class Repo:
                 self_heal=sync.get("selfHeal", True),
             ),
             apps={app: tuple(entry["namespaces"]) for app, entry in data.get("apps", {}).items()},
+            sync_windows=tuple(data.get("argocd", {}).get("syncWindows", [])),
+            roles=tuple(data.get("argocd", {}).get("roles", [])),
             reserved_namespaces=(*RESERVED_NAMESPACES, *(self.engine_namespaces() if engines is None else engines),
                                  *data.get("reservedNamespaces", [])),
             doc=doc,
@@ -339,6 +376,8 @@ class Repo:
             flux_timeout=flux.get("timeout", defaults.flux_timeout),
             flux_secret_name=flux.get("secretName"),
             source=rel,
+            name_prefix=data.get("namePrefix", ""),
+            lock_default_project=argocd.get("lockDefaultProject", False),
         )
 
     def _checked(self, rel: str, schema: str, rule: str, specific: Callable[[Document], list[Finding]],

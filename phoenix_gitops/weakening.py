@@ -13,9 +13,10 @@ working tree's file (the nearest line still there for something removed), saying
 - environment files: a namespace added to an app under `apps:` (a new app, or a new environment file, adds all of
   its namespaces), an entry removed from `reservedNamespaces`, a sync setting loosened (`automated`, `prune`,
   `selfHeal` from false to true, or removed: their default is true), `server` or `cluster` changed, a new
-  environment;
-- `gitops.yaml`: `repoURL` or `revision` changed, `flux.secretName` removed, `argocd.namespace` or
-  `flux.namespace` changed.
+  environment, an Argo CD sync window removed or opened to manual syncs, a role given more groups or actions (or
+  a new role);
+- `gitops.yaml`: `repoURL` or `revision` changed, `flux.secretName` removed, `argocd.lockDefaultProject` turned
+  off, `argocd.namespace` or `flux.namespace` changed.
 
 The findings are warnings unless the merge-base's policy gives POLICY-WEAKENED another severity (the
 environment's profile for an environment file, `defaultProfile` for the rest): the policy of the change itself
@@ -370,6 +371,7 @@ def _environment_weakenings(old: dict[str, Any] | None, new: dict[str, Any]) -> 
                 yield _Weakening(("sync", key), f"{change}: {meaning}")
         yield from _removed(("reservedNamespaces",), _strings(old.get("reservedNamespaces")),
                             _strings(new.get("reservedNamespaces")), "apps may now use it")
+        yield from _argocd_weakenings(_mapping(old.get("argocd")), _mapping(new.get("argocd")))
     old_apps = _mapping((old or {}).get("apps"))
     for app, entry in _mapping(new.get("apps")).items():
         had = _strings(_mapping(old_apps.get(app)).get("namespaces"))
@@ -379,6 +381,30 @@ def _environment_weakenings(old: dict[str, Any] | None, new: dict[str, Any]) -> 
             if namespace not in had:
                 yield _Weakening(("apps", str(app), "namespaces", index),
                                  f"namespace {namespace!r} added for app {app}, {where}")
+
+
+def _argocd_weakenings(old: dict[str, Any], new: dict[str, Any]) -> Iterator[_Weakening]:
+    """A sync window removed or opened to manual syncs; a role given more groups or actions, or a new role."""
+    new_windows = [_mapping(w) for w in _list(new.get("syncWindows"))]
+    for window in (_mapping(w) for w in _list(old.get("syncWindows"))):
+        what = f"{window.get('kind')} window {window.get('schedule')!r} for {window.get('duration')}"
+        same = [(i, w) for i, w in enumerate(new_windows)
+                if all(w.get(k) == window.get(k) for k in ("kind", "schedule", "duration", "timeZone"))]
+        if not same:
+            yield _Weakening(("argocd", "syncWindows"), f"{what} removed: Argo CD syncs at times it did not")
+        elif window.get("manualSync") is not True and same[0][1].get("manualSync") is True:
+            yield _Weakening(("argocd", "syncWindows", same[0][0], "manualSync"),
+                             f"{what} now allows manual syncs")
+    old_roles = {_mapping(r).get("name"): _mapping(r) for r in _list(old.get("roles"))}
+    for index, role in enumerate(_mapping(r) for r in _list(new.get("roles"))):
+        had = old_roles.get(role.get("name"))
+        if had is None:
+            yield _Weakening(("argocd", "roles", index), f"a new role {role.get('name')!r}: its groups may "
+                             f"{', '.join(_strings(role.get('actions')))} the environment's Applications")
+            continue
+        for key in ("groups", "actions"):
+            for added in [x for x in _strings(role.get(key)) if x not in _strings(had.get(key))]:
+                yield _Weakening(("argocd", "roles", index, key), f"{added!r} added to role {role.get('name')!r}")
 
 
 # gitops.yaml ---------------------------------------------------------------------------------------------------
@@ -394,6 +420,10 @@ def _settings_weakenings(old: dict[str, Any], new: dict[str, Any]) -> Iterator[_
     if secret is not None and "secretName" not in _mapping(new.get("flux")):
         yield _Weakening(("flux", "secretName"), f"removed (was {secret}): Flux now fetches the repository without "
                          "credentials")
+    if _mapping(old.get("argocd")).get("lockDefaultProject") is True and \
+            _mapping(new.get("argocd")).get("lockDefaultProject") is not True:
+        yield _Weakening(("argocd", "lockDefaultProject"), "the lock of Argo CD's `default` project is no longer "
+                         "generated: Applications may land in it")
     for (engine, key), default in _ENGINE_NAMESPACES.items():
         before = _mapping(old.get(engine)).get(key, default)
         after = _mapping(new.get(engine)).get(key, default)
@@ -426,6 +456,10 @@ def _covered(entry: str, patterns: list[str]) -> bool:
 
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _strings(value: Any) -> list[str]:

@@ -27,7 +27,7 @@ EDIT_INTERRUPTED = "nothing was written"
 
 
 def _edited(result: editing.EditResult) -> None:
-    for note in result.notes:
+    for note in result.notes:  # how a tag was resolved; the label, the recorded digest
         print(note)
     if not result.changed:
         print(f"{result.path}: already {result.after}; nothing to do")
@@ -59,7 +59,7 @@ def _edit(c: Context, what: str, edit: Callable[[Settings], editing.EditResult])
 )
 @exits(interrupted=EDIT_INTERRUPTED)
 def set_image(c: Context, env: str, app: str, image: str, jobs: int = NOT_GIVEN) -> None:
-    """Set an app's image in one environment (only its images: entry changes), check, write, re-render."""
+    """Set an app's image (and version label) in one environment, check, write, re-render."""
     name = layout.env_name(env)
     _edit(c, f"setting {app}'s image in {name}", lambda settings: editing.set_image(
         settings.repo(), settings.kustomize(), name, app, image, settings.digest_envs, jobs=settings.jobs_or(jobs)))
@@ -76,7 +76,7 @@ def set_image(c: Context, env: str, app: str, image: str, jobs: int = NOT_GIVEN)
 )
 @exits(interrupted=EDIT_INTERRUPTED)
 def promote(c: Context, app: str, from_: str, to: str, jobs: int = NOT_GIVEN) -> None:
-    """Copy an app's image from one environment to another (tag resolved to its recorded digest where required)."""
+    """Copy an app's image (and version label) from one environment to another; a tag pinned by its recorded digest."""
     source, target = layout.env_name(from_), layout.env_name(to)
     _edit(c, f"promoting {app} from {source} to {target}", lambda settings: editing.promote(
         settings.repo(), settings.kustomize(), app, source, target, settings.digest_envs, jobs=settings.jobs_or(jobs)))

@@ -15,7 +15,7 @@ from support import shipped_bootstrap as shipped_files
 from phoenix_gitops import bootstrap
 from phoenix_gitops.errors import InputError
 from phoenix_gitops.kube_schemas import SchemaIndex
-from phoenix_gitops.layout import Repo
+from phoenix_gitops.layout import Repo, prefix_of
 from phoenix_gitops.own_schemas import CRD_SCHEMAS
 from phoenix_gitops.yamlio import dump_yaml, load_file, load_rendered, load_text
 
@@ -90,7 +90,7 @@ def test_files_live_under_clusters_env_with_a_generated_header():
         "flux/clusterrole-storefront-namespaces.yaml",
         "flux/clusterrolebinding-api-namespaces.yaml",
         "flux/clusterrolebinding-storefront-namespaces.yaml",
-        "flux/gitrepository-phoenix-gitops.yaml",
+        "flux/gitrepository.yaml",
         "flux/kustomization-api.yaml",
         "flux/kustomization-storefront.yaml",
         "flux/rolebinding-api-api.yaml",
@@ -128,7 +128,7 @@ def test_prod_appproject_allows_only_the_prod_server_and_this_repo():
         {"group": "", "kind": "Namespace", "name": "api"},
         {"group": "", "kind": "Namespace", "name": "storefront"},
     ]
-    assert "*" not in json.dumps(spec)
+    assert "*" not in json.dumps({k: v for k, v in spec.items() if k not in ("syncWindows", "roles")})
 
 
 def test_default_project_is_locked_down_and_identical_in_every_env():
@@ -147,7 +147,8 @@ def test_applications_point_at_their_rendered_folder_on_their_own_cluster(env_na
     objects = parsed(shipped_files(env_name))
     for app in ("api", "storefront"):
         application = objects[f"argocd/application-{env_name}-{app}.yaml"]
-        assert application["metadata"]["name"] == f"{env_name}-{app}"
+        assert application["metadata"]["name"] == f"phoenix-gitops-{env_name}-{app}"  # the repository's prefix
+        assert application["metadata"]["annotations"] == {"argocd.argoproj.io/manifest-generate-paths": "."}
         assert application["metadata"]["namespace"] == "argocd"
         assert application["spec"]["project"] == f"phoenix-{env_name}"
         assert application["spec"]["source"] == {
@@ -217,15 +218,16 @@ def test_app_info_reads_only_well_formed_hpa_targets():
 
 def test_an_app_name_too_long_for_an_application_is_refused_before_anything_is_written():
     repo = Repo(PROJECT)
-    name = "a" * 60
-    with pytest.raises(InputError, match=rf"error BOOT-NAME Argo CD Application name prod-{name} is longer than 63"):
+    name = "a" * 45
+    with pytest.raises(InputError, match=rf"error BOOT-NAME Argo CD Application name phoenix-gitops-prod-{name} is "
+                                         "longer than 63"):
         bootstrap.env_files(repo, repo.environment("prod"), {name: []})
 
 
 def test_flux_kustomizations_prune_wait_time_out_and_stay_in_their_env():
     for env_name in ENVS:
         objects = parsed(shipped_files(env_name))
-        source = objects["flux/gitrepository-phoenix-gitops.yaml"]
+        source = objects["flux/gitrepository.yaml"]
         assert source["metadata"]["namespace"] == "flux-system"
         assert source["spec"]["url"] == REPO_URL and source["spec"]["ref"] == {"branch": "main"}
         ignore = source["spec"]["ignore"].splitlines()
@@ -303,15 +305,13 @@ def test_render_writes_bootstrap_files_and_check_catches_a_hand_edit(fixture_rep
                                   f"rolebinding-{app}-{app}.yaml", f"serviceaccount-{app}.yaml")]
     assert sorted(tree_bytes(root / "clusters")) == sorted([
         "dev/argocd/application-dev-hello.yaml",
-        "dev/argocd/appproject-default.yaml",
         "dev/argocd/appproject-phoenix-dev.yaml",
-        "dev/flux/gitrepository-phoenix-gitops.yaml",
+        "dev/flux/gitrepository.yaml",
         "dev/flux/kustomization-hello.yaml",
         "prod/argocd/application-prod-hello.yaml",
         "prod/argocd/application-prod-world.yaml",
-        "prod/argocd/appproject-default.yaml",
         "prod/argocd/appproject-phoenix-prod.yaml",
-        "prod/flux/gitrepository-phoenix-gitops.yaml",
+        "prod/flux/gitrepository.yaml",
         "prod/flux/kustomization-hello.yaml",
         "prod/flux/kustomization-world.yaml",
         *flux_accounts,
@@ -450,3 +450,127 @@ def test_dump_yaml_reads_back_as_the_same_data(value):
     docs = load_text(text, "x")
     assert docs[0].data == value
     assert text.endswith("\n") and not any(line.endswith(" ") for line in text.split("\n"))
+
+
+# Argo CD settings: sync windows and roles per environment, the default-project lock and the name prefix ----------
+
+
+WINDOWS_AND_ROLES = """argocd:
+  syncWindows:
+    - {kind: deny, schedule: "0 18 * * 5", duration: 62h, timeZone: Europe/Berlin}
+    - {kind: allow, schedule: "@daily", duration: 8h, manualSync: true}
+  roles:
+    - {name: deployer, groups: [acme:oncall, acme:leads], actions: [get, sync, action]}
+"""
+
+
+def test_prod_sync_windows_and_roles_come_from_the_environment_file():
+    spec = parsed(shipped_files("prod"))["argocd/appproject-phoenix-prod.yaml"]["spec"]
+    assert spec["syncWindows"] == [{"kind": "deny", "schedule": "0 18 * * 5", "duration": "62h",
+                                    "timeZone": "Europe/Berlin", "description": "weekend freeze",
+                                    "applications": ["*"]}]
+    assert spec["roles"] == [{
+        "name": "deployer", "description": "may sync prod", "groups": ["acme:platform-oncall"],
+        "policies": ["p, proj:phoenix-prod:deployer, applications, get, phoenix-prod/*, allow",
+                     "p, proj:phoenix-prod:deployer, applications, sync, phoenix-prod/*, allow"],
+    }]
+    for env_name in ("dev", "staging"):  # declared for prod only
+        assert not {"syncWindows", "roles"} & set(
+            parsed(shipped_files(env_name))[f"argocd/appproject-phoenix-{env_name}.yaml"]["spec"])
+
+
+def test_windows_and_roles_of_any_environment_render_and_validate(fixture_repo):
+    root = fixture_repo("minimal")
+    env_file = root / "overlays/prod/environment.yaml"
+    env_file.write_text(env_file.read_text() + WINDOWS_AND_ROLES)
+    result = run_program(["render", "all"], root)
+    assert result.code == 0, result.stderr
+    project = load_file(root / "clusters/prod/argocd/appproject-phoenix-prod.yaml")[0].data
+    assert [w["schedule"] for w in project["spec"]["syncWindows"]] == ["0 18 * * 5", "@daily"]
+    assert project["spec"]["syncWindows"][1]["manualSync"] is True
+    assert project["spec"]["roles"][0]["policies"][2] == (
+        "p, proj:phoenix-prod:deployer, applications, action/*, phoenix-prod/*, allow")
+    assert SchemaIndex().validate(project, "1.34") == []
+
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    ('    - {kind: deny, schedule: "0 25 * * 5", duration: 2h}\n',
+     "overlays/prod/environment.yaml:13:20: error SRC-ENVIRONMENT $.argocd.syncWindows[0].schedule: '0 25 * * 5': "
+     "hour: 25 is not in 0-23 [prod]"),
+    ('    - {kind: deny, schedule: "0 18 * * 5", duration: two hours}\n',
+     "overlays/prod/environment.yaml:13:44: error SRC-ENVIRONMENT $.argocd.syncWindows[0].duration: 'two hours' "
+     "does not match"),
+    ('    - {kind: pause, schedule: "0 18 * * 5", duration: 2h}\n',
+     "overlays/prod/environment.yaml:13:8: error SRC-ENVIRONMENT $.argocd.syncWindows[0].kind: 'pause' is not one "
+     "of ['allow', 'deny']"),
+], ids=["schedule", "duration", "kind"])
+def test_a_bad_sync_window_is_an_error_at_its_line_and_nothing_is_written(fixture_repo, entry, expected):
+    root = fixture_repo("minimal")
+    env_file = root / "overlays/prod/environment.yaml"
+    env_file.write_text(env_file.read_text() + "argocd:\n  syncWindows:\n" + entry)
+    for args in (["render", "all"], ["check"]):
+        result = run_program(args, root)
+        assert result.code == 1, result
+        assert expected in result.stdout + result.stderr
+    assert tree_bytes(root / "rendered") == {} and not (root / "clusters").exists()
+
+
+def test_a_role_with_an_unknown_action_is_an_error_at_its_line(fixture_repo):
+    root = fixture_repo("minimal")
+    env_file = root / "overlays/prod/environment.yaml"
+    env_file.write_text(env_file.read_text() + "argocd:\n  roles:\n    - {name: ops, groups: [ops], actions: [sudo]}\n")
+    result = run_program(["render", "all"], root)
+    assert result.code == 1
+    assert ("overlays/prod/environment.yaml:13:44: error SRC-ENVIRONMENT $.argocd.roles[0].actions[0]: 'sudo' is not "
+            "one of ['get', 'sync', 'override', 'action', 'delete']") in result.stderr
+
+
+def test_the_default_project_is_left_alone_unless_gitops_yaml_asks_for_the_lock(fixture_repo):
+    root = fixture_repo("minimal")  # shared-hub default: another team's Applications may live in `default`
+    assert run_program(["render", "all"], root).code == 0
+    assert not (root / "clusters/prod/argocd/appproject-default.yaml").exists()
+    settings = root / "gitops.yaml"
+    settings.write_text(settings.read_text() + "argocd:\n  lockDefaultProject: true\n")
+    assert run_program(["render", "all"], root).code == 0
+    spec = load_file(root / "clusters/prod/argocd/appproject-default.yaml")[0].data["spec"]
+    assert spec["sourceRepos"] == spec["destinations"] == []
+
+
+def test_names_carry_the_repository_prefix_and_gitops_yaml_can_set_it(fixture_repo):
+    root = fixture_repo("minimal")
+    assert run_program(["render", "prod"], root).code == 0
+    objects = {rel: load_file(root / "clusters/prod" / rel)[0].data
+               for rel in ("argocd/application-prod-hello.yaml", "flux/kustomization-hello.yaml",
+                           "flux/gitrepository.yaml", "flux/serviceaccount-hello.yaml")}
+    assert [o["metadata"]["name"] for o in objects.values()] == [  # repoURL .../acme/minimal.git
+        "minimal-prod-hello", "minimal-hello", "minimal", "minimal-hello"]
+    settings = root / "gitops.yaml"
+    settings.write_text(settings.read_text() + "namePrefix: team-a-\n")
+    assert run_program(["render", "prod"], root).code == 0
+    kustomization = load_file(root / "clusters/prod/flux/kustomization-hello.yaml")[0].data
+    assert (kustomization["metadata"]["name"], kustomization["spec"]["sourceRef"]["name"],
+            kustomization["spec"]["serviceAccountName"]) == ("team-a-hello", "team-a", "team-a-hello")
+    application = load_file(root / "clusters/prod/argocd/application-prod-hello.yaml")[0].data
+    assert application["metadata"]["name"] == "team-a-prod-hello"
+
+
+@pytest.mark.parametrize("prefix", ["Team-A-", "team-a", "-a-"])
+def test_a_bad_name_prefix_is_an_error_at_its_line(fixture_repo, prefix):
+    root = fixture_repo("minimal")
+    settings = root / "gitops.yaml"
+    settings.write_text(settings.read_text() + f"namePrefix: {prefix}\n")
+    result = run_program(["render", "all"], root)
+    assert result.code == 1 and f"gitops.yaml:4:1: error SRC-SETTINGS $.namePrefix: '{prefix}' does not match" in (
+        result.stderr)
+    assert not (root / "clusters").exists()
+
+
+@pytest.mark.parametrize(("url", "prefix"), [
+    ("https://github.com/acme/phoenix-gitops.git", "phoenix-gitops-"),
+    ("ssh://git@git.example.org/acme/Config_Repo", "config-repo-"),
+    ("https://git.example.org/acme/deploy/", "deploy-"),
+    ("https://git.example.org/acme/" + "x" * 50 + ".git", "x" * 31 + "-"),
+    ("https://git.example.org/acme/___.git", "phoenix-gitops-"),
+])
+def test_the_default_prefix_is_the_repository_name(url, prefix):
+    assert prefix_of(url) == prefix

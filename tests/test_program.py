@@ -19,8 +19,8 @@ import tasks
 from phoenix_gitops_cli import build, flags, program
 
 SCRIPT = Path(sys.executable).parent / "phoenix-gitops"
-PROD = "prod: 17 file(s) with kustomize v5."  # 2 manifests and 15 bootstrap files
-ALL = "dev, prod: 27 file(s) with kustomize v5."
+PROD = "prod: 16 file(s) with kustomize v5."  # 2 manifests and 14 bootstrap files
+ALL = "dev, prod: 25 file(s) with kustomize v5."
 ENV_SPELLINGS = [["env=prod"], ["prod"], ["--env", "prod"], ["-e", "prod"]]
 
 
@@ -242,7 +242,7 @@ def test_stale_output_exits_3_naming_files_and_writes_nothing(fixture_repo):
     result = run_program(["render", "env=prod", "--check"], root)
     assert result.code == 3
     assert "stale: rendered/prod/hello/manifest.yaml" in result.stdout
-    assert result.stderr == "rendered/ is stale (17 file(s)); run `invoke render env=prod`\n"
+    assert result.stderr == "rendered/ is stale (16 file(s)); run `invoke render env=prod`\n"
     assert not (root / "rendered").exists()
 
 

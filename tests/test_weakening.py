@@ -408,3 +408,32 @@ def test_check_reports_the_weakening_at_its_line_and_keeps_its_exit_code(fixture
     assert weakened.stdout.split("check summary")[0] == (
         f"overlays/prod/environment.yaml:9:31: warning {RULE} $.apps.hello.namespaces[1]: namespace 'batch' added for "
         f"app hello, which had [hello] (merge-base {merge_base(root)})\n")
+
+
+def test_argo_cd_windows_roles_and_the_default_project_lock(repo):
+    write(repo, PROD_FILE, PROD + """\
+argocd:
+  syncWindows:
+    - {kind: deny, schedule: "0 18 * * 5", duration: 62h}
+    - {kind: deny, schedule: "0 0 24 12 *", duration: 48h}
+  roles:
+    - {name: deployer, groups: [oncall], actions: [get, sync]}
+""")
+    edit(repo, GITOPS_FILE, "  namespace: argocd\n", "  namespace: argocd\n  lockDefaultProject: true\n")
+    commit_all(repo, "windows, a role and the lock")
+    git(repo, "branch", "-f", "main", "HEAD")
+    assert found(repo) == []
+    edit(repo, PROD_FILE, '    - {kind: deny, schedule: "0 18 * * 5", duration: 62h}\n', "")
+    edit(repo, PROD_FILE, '"0 0 24 12 *", duration: 48h}', '"0 0 24 12 *", duration: 48h, manualSync: true}')
+    edit(repo, PROD_FILE, "groups: [oncall], actions: [get, sync]}",
+         "groups: [oncall, everyone], actions: [get, sync, delete]}\n    - {name: ops, groups: [ops], actions: [sync]}")
+    edit(repo, GITOPS_FILE, "  lockDefaultProject: true\n", "")
+    assert [line.split(": warning ", 1)[1] for line in found(repo)] == [
+        "$.argocd.lockDefaultProject: the lock of Argo CD's `default` project is no longer generated: Applications "
+        "may land in it",
+        "$.argocd.syncWindows: deny window '0 18 * * 5' for 62h removed: Argo CD syncs at times it did not",
+        "$.argocd.syncWindows[0].manualSync: deny window '0 0 24 12 *' for 48h now allows manual syncs",
+        "$.argocd.roles[0].groups: 'everyone' added to role 'deployer'",
+        "$.argocd.roles[0].actions: 'delete' added to role 'deployer'",
+        "$.argocd.roles[1]: a new role 'ops': its groups may sync the environment's Applications",
+    ]
