@@ -14,6 +14,14 @@ environment resolves the source's tag to a digest when the digest is recorded: t
 (`digest:`), or its `newTag:` line ends with a comment `# digest: sha256:<64 hex>` (`images.recorded_digest`),
 written when the tag was pushed (`new_app --image <tag>@<digest>` writes it too).
 
+Edits stay consistent (`_rewrite`): the `# digest:` comment on the target's `newTag:` line is rewritten to the
+digest of the new tag when that is known (given as `<tag>@<digest>`, or promoted with the tag) and removed when
+it is not, so a comment never outlives the tag it was recorded for. Where the new build is known (a tag, or the
+build promoted), the `app.kubernetes.io/version` label and the comment above the entry name it too; for a bare
+digest both are left and a note says so. `promote` refuses a recorded digest that the overlay itself or its git
+history ties to another tag (`_doubt`: the version label names another build, or an earlier commit had the same
+comment next to another tag), rather than resolve the tag through it.
+
 `new_app` writes what `scaffold.scaffold` makes (`base/<name>/` and `overlays/<env>/<name>/` for every
 environment), checked on a scratch copy first, and renders every environment; on any failure nothing is left
 behind.
@@ -43,13 +51,24 @@ from .check import run_check
 from .errors import GitopsError, InputError, ToolError, UsageError
 from .files import create_folder, replace_file
 from .findings import errors_in
-from .images import ImageRef, format_entry, image_entries, parse_image, recorded_digest
+from .history import recorded_for_another_tag
+from .images import (
+    VERSION_LABEL,
+    ImageRef,
+    format_entry,
+    image_entries,
+    parse_image,
+    recorded_digest,
+    restate_build,
+    version_labels,
+    with_recorded_digest,
+)
 from .kustomize import Kustomize
 from .layout import ALL, Environment, Overlay, Repo
 from .scaffold import APP_NAME, DEFAULT_IMAGE_PREFIX, scaffold
 from .signals import Interrupted, signals_as_interrupts, signals_held, steps_done
 from .tempdirs import temp_folder
-from .yamlio import DELETE, edit_mapping, load_text
+from .yamlio import DELETE, Document, edit_mapping, load_text
 
 __all__ = [
     "EditResult", "NewAppResult", "set_image", "promote", "new_app", "digest_required", "scratch_copy",
@@ -230,22 +249,118 @@ def _render(repo: Repo, envs: list[Environment], kz: Kustomize, jobs: int | None
         raise
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What an edit makes of the target's `images:` entry, and what it knows about the build it runs then."""
+
+    changes: dict[str, Any]
+    """The entry's keys to set or DELETE (`_changes`)."""
+    recorded: str | None
+    """The digest of the new tag, written down on the `newTag:` line when the entry pins no digest itself;
+    None: a `# digest:` comment there is removed."""
+    build: str | None
+    """The build the entry runs from now on (its tag, or the build promoted), for the version label and the
+    comment above the entry; None when it is not known (a bare digest): both are left as they are."""
+    notes: tuple[str, ...] = ()
+
+
+def _line(text: str, number: int) -> str:
+    """Line `number` (1-based, as YAML counts them) of `text`, without its line end."""
+    return text.split("\n")[number - 1].removesuffix("\r")
+
+
+def _doubt(repo: Repo, rel: str, doc: Document, index: int, tag: str, digest: str) -> str | None:
+    """Why the digest recorded on the newTag line of entry `index` may be another build's than `tag` (None when
+    nothing says so): the overlay's version label names another build, or the digest was recorded there for
+    another tag in an earlier commit (`history.recorded_for_another_tag`)."""
+    for path, value in version_labels(doc.data):
+        if value != tag:
+            line = doc.position(path + (VERSION_LABEL,))[0]
+            return f"the overlay's {VERSION_LABEL} label (line {line}) says it runs {value}"
+    found = recorded_for_another_tag(repo, rel, str(doc.data["images"][index].get("name")), tag, digest)
+    if found:
+        other, commit = found
+        return f"it was recorded there for tag {other} in commit {commit.short} ({commit.subject!r})"
+    return None
+
+
+def _rewrite(text: str, rel: str, index: int, plan: _Plan) -> tuple[str, list[str]]:
+    """`text` with entry `index` of `images:` edited as `plan` says, and kept in step with it: the `# digest:`
+    comment of its `newTag:` line, and where the build is known, the version label and the comment above it."""
+    doc = load_text(text, rel)[0]
+    entry = doc.data["images"][index]
+    olds = {str(entry["newTag"])} if entry.get("newTag") is not None else set()
+    notes: list[str] = []
+    try:
+        new_text = edit_mapping(text, ("images", index), plan.changes, name=rel, quote_new=frozenset({"newTag"}))
+    except ValueError as err:
+        raise InputError(f"{rel}: cannot edit the images: entry in place: {err}") from None
+    for path, value in version_labels(doc.data):
+        line = doc.position(path + (VERSION_LABEL,))[0]
+        if plan.build is None:
+            if new_text != text:
+                notes.append(f"{rel}:{line}: {VERSION_LABEL} left at {value}: the build of a bare digest is not "
+                             "known (give <tag>@sha256:<64 hex> to update it)")
+            continue
+        olds.add(value)
+        if value != plan.build:
+            try:
+                new_text = edit_mapping(new_text, path, {VERSION_LABEL: plan.build}, name=rel)
+            except ValueError as err:
+                raise InputError(f"{rel}:{line}: cannot edit the {VERSION_LABEL} label in place: {err}") from None
+            notes.append(f"{rel}:{line}: {VERSION_LABEL} {value} -> {plan.build}")
+    edited = load_text(new_text, rel)[0]
+    after = edited.data["images"][index]
+    lines = new_text.split("\n")
+
+    def put(number: int, make: Callable[[str], str]) -> None:
+        line = lines[number - 1]
+        body = line.removesuffix("\r")
+        lines[number - 1] = make(body) + line[len(body):]
+
+    if after.get("newTag") is not None:
+        number = edited.position(("images", index, "newTag"))[0]
+        known = str(after["digest"]) if after.get("digest") else plan.recorded
+        was = recorded_digest(_line(new_text, number))
+        if was and not known:
+            notes.append(f"{rel}:{number}: removed the digest recorded there ({was}): it is not known to be tag "
+                         f"{after['newTag']}'s (give <tag>@sha256:<64 hex> to record it)")
+        if was or (known and not after.get("digest")):
+            put(number, lambda body: with_recorded_digest(body, known))
+    if after.get("digest"):
+        number = edited.position(("images", index, "digest"))[0]
+        if recorded_digest(_line(new_text, number)) not in (None, after["digest"]):
+            put(number, lambda body: with_recorded_digest(body, None))
+    if plan.build is not None:
+        build, by_digest = plan.build, bool(after.get("digest"))
+        above = edited.position(("images", index))[0] - 2  # the line above the entry's first key, 0-based
+        if above >= 0 and lines[above].strip() == "-":
+            above -= 1
+        while above >= 0 and lines[above].lstrip().startswith("#"):
+            put(above + 1, lambda body: restate_build(body, olds, build, by_digest))
+            above -= 1
+    result = "\n".join(lines)
+    if load_text(result, rel)[0].data != edited.data:  # only comments were to change
+        raise InputError(f"{rel}: cannot edit the comments of the images: entry in place; file left unchanged")
+    return result, notes
+
+
 def _edit_image(repo: Repo, kz: Kustomize, environment: Environment, app: str,
-                changes_for: Callable[[dict[str, Any]], dict[str, Any]], name: str | None, jobs: int | None,
+                plan_for: Callable[[str, str, Document, int], _Plan], name: str | None, jobs: int | None,
                 notes: tuple[str, ...] = ()) -> EditResult:
-    """Edit `app`'s images: entry in `environment` as `changes_for(entry)` says; check, write, render."""
+    """Edit `app`'s images: entry in `environment` as `plan_for(rel, text, document, index)` says, keeping the recorded
+    digest, the version label and the comment above the entry in step (`_rewrite`); check, write, render."""
     overlay = _overlay(environment, app)
     path, rel = overlay.kustomization()
     text, data = _read(path, rel)
     index = _entry(data, rel, app, name)
     entry = data["images"][index]
-    changes = changes_for(entry)
-    try:
-        new_text = edit_mapping(text, ("images", index), changes, name=rel, quote_new=frozenset({"newTag"}))
-    except ValueError as err:
-        raise InputError(f"{rel}: cannot edit the images: entry in place: {err}") from None
+    plan = plan_for(rel, text, load_text(text, rel)[0], index)
+    new_text, rewritten = _rewrite(text, rel, index, plan)
+    changes = plan.changes
     after = {key: value for key, value in entry.items() if changes.get(key) is not DELETE}
     after.update({key: value for key, value in changes.items() if value is not DELETE})
+    notes = (*notes, *plan.notes, *rewritten)
     result = EditResult(rel, environment.name, app, format_entry(entry), format_entry(after), new_text != text,
                         notes=notes)
     if new_text == text:
@@ -271,19 +386,41 @@ def set_image(repo: Repo, kz: Kustomize, env: str, app: str, image: str,
               digest_envs: tuple[str, ...] = DEFAULT_DIGEST_ENVS, jobs: int | None = None) -> EditResult:
     """Point `app`'s image in `env` at `image` (a tag, a digest, `<tag>@<digest>` or a full reference).
 
+    The tag's digest is recorded on the `newTag:` line when `image` gives both; a digest recorded there for the
+    tag before is kept only when the tag stays the same and nothing says it is another build's (`_doubt`). With a
+    tag, the version label and the comment above the entry name it from then on.
+
     Raises UsageError for an unknown env or app, a malformed reference, a tag where `env` needs a digest;
     InputError when the overlay has no images: entry or the result would not check clean (nothing written).
     """
     environment = repo.select_env(env)
     ref = parse_image(image)
     _require_digest(repo, environment.name, ref, tuple(digest_envs))
-    return _edit_image(repo, kz, environment, app, lambda entry: _changes(entry, ref), ref.name, jobs)
+
+    def plan_for(rel: str, text: str, doc: Document, index: int) -> _Plan:
+        entry = doc.data["images"][index]
+        recorded, notes = (ref.digest if ref.tag else None), []
+        if not ref.digest and entry.get("newTag") is not None and str(entry["newTag"]) == ref.tag:
+            line = doc.position(("images", index, "newTag"))[0]
+            recorded = recorded_digest(_line(text, line))
+            doubt = recorded and _doubt(repo, rel, doc, index, ref.tag, recorded)
+            if doubt:
+                notes.append(f"{rel}:{line}: the digest recorded for tag {ref.tag} may be another build's: {doubt}")
+                recorded = None
+        return _Plan(_changes(entry, ref), recorded, ref.tag, tuple(notes))
+
+    return _edit_image(repo, kz, environment, app, plan_for, ref.name, jobs)
 
 
 def promote(repo: Repo, kz: Kustomize, app: str, source: str, target: str,
             digest_envs: tuple[str, ...] = DEFAULT_DIGEST_ENVS, jobs: int | None = None) -> EditResult:
     """Copy `app`'s image reference from environment `source` to `target` (see the module docstring for how
-    a tag is resolved to a digest when `target` requires digests)."""
+    a tag is resolved to a digest when `target` requires digests), with the digest recorded for the tag, and the
+    build it names in the target's version label and the comment above its entry.
+
+    Raises InputError (nothing written) when `target` requires a digest and none is known for the source's tag,
+    or when the digest recorded for that tag may be another build's (`_doubt`).
+    """
     src, dst = repo.select_env(source), repo.select_env(target)
     if src.name == dst.name:
         raise UsageError(f"cannot promote {app} from {src.name} to itself; name two different environments")
@@ -292,18 +429,31 @@ def promote(repo: Repo, kz: Kustomize, app: str, source: str, target: str,
     path, rel = overlay.kustomization()
     text, data = _read(path, rel)
     index = _entry(data, rel, app, None)
+    doc = load_text(text, rel)[0]
     entry = data["images"][index]
-    tag, digest = entry.get("newTag"), entry.get("digest")
+    tag = None if entry.get("newTag") is None else str(entry["newTag"])
+    digest = str(entry["digest"]) if entry.get("digest") else None
+    labels = [value for _, value in version_labels(data)]
+    build = tag or (labels[0] if labels else None)
     notes: list[str] = []
+    recorded = None
+    if tag is not None and not digest:
+        line = doc.position(("images", index, "newTag"))[0]
+        recorded = recorded_digest(_line(text, line))
+        doubt = recorded and _doubt(repo, rel, doc, index, tag, recorded)
+        if doubt:
+            raise InputError(
+                f"{rel}:{line}: refused: the digest recorded on this line ({recorded}) was written for another build "
+                f"than tag {tag}: {doubt}. Nothing was written. Record {tag}'s own digest on that line, remove the "
+                f"comment, or run `invoke set-image {dst.name} {app} {tag}@sha256:<64 hex>`"
+            )
     why = digest_required(repo, dst.name, tuple(digest_envs))
     if why:
-        if not digest and tag is not None:
-            line, _ = load_text(text, rel)[0].position(("images", index, "newTag"))
-            recorded = recorded_digest(text.splitlines()[line - 1])
+        if tag is not None and not digest:
             if not recorded:
                 raise InputError(
-                    f"{rel}: {src.name} runs {app} by tag {tag!r} without a recorded digest, and {dst.name} takes only "
-                    f"digests ({why}). Pin {src.name} by digest, write the digest down on the newTag line "
+                    f"{rel}: {src.name} runs {app} by tag {tag!r} without a recorded digest, and {dst.name} takes "
+                    f"only digests ({why}). Pin {src.name} by digest, write the digest down on the newTag line "
                     f"(`newTag: \"{tag}\"  # digest: sha256:<64 hex>`), or run "
                     f"`invoke set-image {dst.name} {app} {tag}@sha256:<64 hex>`"
                 )
@@ -315,16 +465,17 @@ def promote(repo: Repo, kz: Kustomize, app: str, source: str, target: str,
     else:
         if tag is None and not digest:
             raise InputError(f"{rel}: {src.name} gives {app} no tag or digest; nothing to promote")
-        ref = ImageRef(None, None if tag is None else str(tag), digest)
+        ref = ImageRef(None, tag, digest)
     new_name = entry.get("newName")
 
-    def changes_for(target_entry: dict[str, Any]) -> dict[str, Any]:
+    def plan_for(_rel: str, _text: str, target_doc: Document, target_index: int) -> _Plan:
+        target_entry = target_doc.data["images"][target_index]
         changes = _changes(target_entry, ref)
         if new_name is not None or "newName" in target_entry:
             changes["newName"] = new_name if new_name is not None else DELETE
-        return changes
+        return _Plan(changes, digest or recorded, build)
 
-    return _edit_image(repo, kz, dst, app, changes_for, str(entry.get("name")), jobs, tuple(notes))
+    return _edit_image(repo, kz, dst, app, plan_for, str(entry.get("name")), jobs, tuple(notes))
 
 
 # Adding a new app.

@@ -53,11 +53,17 @@ def test_set_image_digest_in_prod_changes_one_line_and_renders(shipped, kz):
     assert not again.changed and again.rendered == ()
 
 
-def test_set_image_tag_in_dev_keeps_the_quoting(shipped, kz):
+def test_set_image_tag_in_dev_keeps_the_quoting_and_names_the_build_in_the_label_and_comment(shipped, kz):
     path = kustomization(shipped, "dev", "api")
     before = path.read_bytes()
-    edit.set_image(shipped, kz, "dev", "api", "ghcr.io/acme/api:c0ffee1", DIGEST_ENVS)
-    assert changed_lines(before, path.read_bytes()) == [('    newTag: "b82f0c3"', '    newTag: "c0ffee1"')]
+    result = edit.set_image(shipped, kz, "dev", "api", "ghcr.io/acme/api:c0ffee1", DIGEST_ENVS)
+    assert changed_lines(before, path.read_bytes()) == [
+        ('      app.kubernetes.io/version: "b82f0c3"', '      app.kubernetes.io/version: "c0ffee1"'),
+        ("  # Immutable git-SHA tag of build b82f0c3; never reused.",
+         "  # Immutable git-SHA tag of build c0ffee1; never reused."),
+        ('    newTag: "b82f0c3"', '    newTag: "c0ffee1"'),
+    ]
+    assert result.notes == ("overlays/dev/api/kustomization.yaml:14: app.kubernetes.io/version b82f0c3 -> c0ffee1",)
 
 
 @pytest.mark.parametrize(("env", "app", "image", "error", "message"), [
@@ -100,7 +106,8 @@ def test_promote_resolves_a_tag_only_through_a_recorded_digest(shipped, kz):
     dev.write_text(dev.read_text().replace('newTag: "b82f0c3"', f'newTag: "b82f0c3"  # digest: {D2}'))
     result = edit.promote(shipped, kz, "api", "dev", "staging", DIGEST_ENVS)
     assert result.after == f"ghcr.io/acme/api@{D2}"
-    assert result.notes == (f"resolved tag b82f0c3 to {D2} (recorded in overlays/dev/api/kustomization.yaml:20)",)
+    assert result.notes == (f"resolved tag b82f0c3 to {D2} (recorded in overlays/dev/api/kustomization.yaml:20)",
+                            "overlays/staging/api/kustomization.yaml:11: app.kubernetes.io/version 5d3a6e1 -> b82f0c3")
 
 
 def test_promote_into_a_tag_env_copies_the_tag(shipped, kz):
@@ -108,7 +115,9 @@ def test_promote_into_a_tag_env_copies_the_tag(shipped, kz):
     before = staging.read_bytes()
     edit.promote(shipped, kz, "api", "dev", "staging", digest_envs=("prod",))
     assert changed_lines(before, staging.read_bytes()) == [
-        (f"    digest: {D1}", '    newTag: "b82f0c3"')
+        ('      app.kubernetes.io/version: "5d3a6e1"', '      app.kubernetes.io/version: "b82f0c3"'),
+        ("  # Build 5d3a6e1, pinned by digest.", "  # Immutable tag b82f0c3; never reused."),
+        (f"    digest: {D1}", '    newTag: "b82f0c3"'),
     ]
 
 
@@ -142,7 +151,7 @@ def test_new_app_scaffolds_checks_and_renders(shipped, kz):
     assert result.declared == tuple(f"overlays/{env}/environment.yaml" for env in ("dev", "prod", "staging"))
     for env in ("dev", "staging", "prod"):
         text = (shipped.root / f"overlays/{env}/environment.yaml").read_text()
-        assert text.endswith("  storefront: {namespaces: [storefront]}\n  billing: {namespaces: [billing]}\n")
+        assert "  storefront: {namespaces: [storefront]}\n  billing: {namespaces: [billing]}\n" in text
         assert shipped.environment(env).namespaces_of("billing") == ("billing",)
     project = (shipped.root / "clusters/prod/argocd/appproject-phoenix-prod.yaml").read_text()
     assert "    namespace: billing\n" in project and "    name: billing\n" in project
@@ -223,8 +232,11 @@ def test_cli_set_image_promote_and_errors(shipped):
     assert result.code == 0, result.stderr
     assert f"-> ghcr.io/acme/api@{D1}" in result.stdout and "wrote: rendered/prod/api/manifest.yaml" in result.stdout
     assert changed_lines(before, kustomization(shipped, "prod", "api").read_bytes()) == [
-        ("    digest: sha256:b92bf84fd9398018372e09c5a3b5cc552672f4c26e2e6029b28f5a45c7e9b3bc", f"    digest: {D1}")
+        ('      app.kubernetes.io/version: "2e8b4f6"', '      app.kubernetes.io/version: "5d3a6e1"'),
+        ("  # Build 2e8b4f6, pinned by digest.", "  # Build 5d3a6e1, pinned by digest."),
+        ("    digest: sha256:b92bf84fd9398018372e09c5a3b5cc552672f4c26e2e6029b28f5a45c7e9b3bc", f"    digest: {D1}"),
     ]
+    assert "overlays/prod/api/kustomization.yaml:11: app.kubernetes.io/version 2e8b4f6 -> 5d3a6e1" in result.stdout
     assert f"image: ghcr.io/acme/api@{D1}" in (root / "rendered/prod/api/manifest.yaml").read_text()
     result = run_program(["new-app", "Bad"], root)
     assert result.code == 2 and "invalid app name" in result.stderr and "Traceback" not in result.stderr

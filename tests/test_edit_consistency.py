@@ -188,3 +188,40 @@ def test_promote_of_a_tag_without_a_known_digest_removes_the_targets_stale_one(s
     assert result.code == 0, result.stderr
     assert image_lines(staging)[-1] == '    newTag: "b82f0c3"'
     assert f"overlays/staging/api/kustomization.yaml:17: removed the digest recorded there ({D1})" in result.stdout
+
+
+def test_crlf_line_ends_stay_while_tag_label_comment_and_digest_change(shipped_repo):
+    dev = overlay(shipped_repo, "dev", "api")
+    text = dev.read_text().replace('newTag: "b82f0c3"', f'newTag: "b82f0c3"  # digest: {D1}')
+    dev.write_bytes(text.replace("\n", "\r\n").encode())
+    cli(shipped_repo, "set-image", "dev", "api", f"ghcr.io/acme/api:9a9a9a9@{D9}")
+    after = dev.read_bytes()
+    assert after.count(b"\r\n") == after.count(b"\n") == text.count("\n") + 1  # one line added: the digest
+    assert image_lines(dev) == ['      app.kubernetes.io/version: "9a9a9a9"',
+                                "  # Immutable git-SHA tag of build 9a9a9a9; never reused.",
+                                "  - name: ghcr.io/acme/api", f'    newTag: "9a9a9a9"  # digest: {D9}',
+                                f"    digest: {D9}"]
+
+
+def test_a_label_that_is_no_scalar_is_refused_and_nothing_is_written(shipped_repo):
+    dev = overlay(shipped_repo, "dev", "api")
+    dev.write_text(dev.read_text().replace('app.kubernetes.io/version: "b82f0c3"', "app.kubernetes.io/version: [b]"))
+    before = tree_bytes(shipped_repo)
+    result = cli(shipped_repo, "set-image", "dev", "api", "9a9a9a9", ok=False)
+    assert result.code == 1
+    assert result.stderr.startswith("overlays/dev/api/kustomization.yaml:14: cannot edit the app.kubernetes.io/version "
+                                    "label in place: ")
+    assert tree_bytes(shipped_repo) == before
+
+
+def test_a_comment_lookalike_inside_a_value_is_not_rewritten(shipped_repo):
+    """Lines above the entry that start with '#' but belong to a block scalar are data: refused, not edited."""
+    dev = overlay(shipped_repo, "dev", "api")
+    dev.write_text(dev.read_text().replace(
+        "images:\n  # Immutable git-SHA tag of build b82f0c3; never reused.\n",
+        "images:\n  - name: other\n    newName: |\n      # Build b82f0c3, pinned by digest.\n"))
+    before = tree_bytes(shipped_repo)
+    result = cli(shipped_repo, "set-image", "dev", "api", "ghcr.io/acme/api:9a9a9a9", ok=False)
+    assert result.code == 1 and result.stderr.startswith(
+        "overlays/dev/api/kustomization.yaml: cannot edit the comments of the images: entry in place")
+    assert tree_bytes(shipped_repo) == before

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import pytest
 
+from phoenix_gitops import scaffold
 from phoenix_gitops.errors import UsageError
 from phoenix_gitops.images import (
+    VERSION_LABEL,
     ImageRef,
+    build_comment,
     digest_note,
     format_entry,
     image_entries,
     parse_image,
     recorded_digest,
+    restate_build,
     split_image,
+    version_labels,
+    with_recorded_digest,
 )
 
 D1 = "sha256:845d43849227f852e92db5b04691c549be0cb359835b1e35d90d64fcd13fd12c"
+D2 = "sha256:" + "ab" * 32
 
 
 @pytest.mark.parametrize(("text", "name", "tag", "digest"), [
@@ -87,3 +94,53 @@ def test_a_recorded_digest_reads_back_from_its_note():
     assert recorded_digest('    newTag: "1a2b3c4"  # digest: sha256:abc') is None
     assert recorded_digest(f'    newTag: "1a2b3c4"  # digest: {D1}0') is None  # 65 hex digits: not a digest
     assert recorded_digest('    newTag: "1a2b3c4"') is None
+
+
+@pytest.mark.parametrize(("line", "digest", "expected"), [
+    (f'    newTag: "9a9a9a9"  # digest: {D1}', D2, f'    newTag: "9a9a9a9"  # digest: {D2}'),   # rewritten
+    (f'    newTag: "9a9a9a9"  # digest: {D1}', None, '    newTag: "9a9a9a9"'),                   # removed
+    ('    newTag: "9a9a9a9"', D2, f'    newTag: "9a9a9a9"  # digest: {D2}'),                     # added
+    ('    newTag: "9a9a9a9"', None, '    newTag: "9a9a9a9"'),
+    (f"    newTag: '9a9a9a9' # pushed by CI  #digest:{D1} (amd64)", None, "    newTag: '9a9a9a9' # pushed by CI"),
+    (f"    newTag: '9a9a9a9' # digest: {D1} (amd64)", D2, f"    newTag: '9a9a9a9' # digest: {D2} (amd64)"),
+    ("    newTag: 7  # pushed by CI", D2, f"    newTag: 7  # pushed by CI  # digest: {D2}"),
+    ('    newTag: "9a9a9a9"  # digest: sha256:abc', None, '    newTag: "9a9a9a9"  # digest: sha256:abc'),  # no digest
+])
+def test_with_recorded_digest_rewrites_removes_or_adds_the_note(line, digest, expected):
+    assert with_recorded_digest(line, digest) == expected
+    assert recorded_digest(expected) == digest
+
+
+def test_version_labels_in_labels_pairs_and_common_labels():
+    data = {"labels": [{"pairs": {"team": "x"}}, "junk", {"pairs": {VERSION_LABEL: "b82f0c3"}}],
+            "commonLabels": {VERSION_LABEL: 1234567}}
+    assert version_labels(data) == [(("labels", 2, "pairs"), "b82f0c3"), (("commonLabels",), "1234567")]
+    assert version_labels({"labels": "nope", "commonLabels": ["x"]}) == [] == version_labels(["not a mapping"])
+
+
+@pytest.mark.parametrize(("line", "olds", "build", "by_digest", "expected"), [
+    # the comments new-app writes are written anew, for the new pin
+    ("  # Build 5d3a6e1, pinned by digest.", {"5d3a6e1"}, "9a9a9a9", True, "  # Build 9a9a9a9, pinned by digest."),
+    ("  # Build 5d3a6e1, pinned by digest.", {"5d3a6e1"}, "9a9a9a9", False, "  # Immutable tag 9a9a9a9; never reused."),
+    ("  # Immutable tag 1a2b3c4; never reused.", set(), "9a9a9a9", True, "  # Build 9a9a9a9, pinned by digest."),
+    ("  # Pinned by digest.", set(), "9a9a9a9", True, "  # Build 9a9a9a9, pinned by digest."),
+    ("  # No release yet: run `invoke set-image dev billing <tag or digest>` before the first sync.", {"unreleased"},
+     "1a2b3c4", False, "  # Immutable tag 1a2b3c4; never reused."),
+    # any other comment: the old builds, as whole words, become the new one
+    ("  # Immutable git-SHA tag of build b82f0c3; never reused.", {"b82f0c3"}, "c0ffee1", False,
+     "  # Immutable git-SHA tag of build c0ffee1; never reused."),
+    ("  #Release 1.4 (not 1.4.2, v1.4 or 1.4-rc) is 1.4.", {"1.4"}, "1.5", False,
+     "  #Release 1.5 (not 1.4.2, v1.4 or 1.4-rc) is 1.5."),
+    ("  # b82f0c3x is not b82f0c3", {"b82f0c3", "x"}, "c0ffee1", False, "  # b82f0c3x is not c0ffee1"),
+    ("  # Owned by the payments team.", {"b82f0c3"}, "c0ffee1", False, "  # Owned by the payments team."),
+    ("  - name: b82f0c3", {"b82f0c3"}, "c0ffee1", False, "  - name: b82f0c3"),  # no comment: as it is
+])
+def test_restate_build(line, olds, build, by_digest, expected):
+    assert restate_build(line, olds, build, by_digest) == expected
+
+
+def test_build_comment_is_what_new_app_writes():
+    ref = parse_image(f"1a2b3c4@{D1}")
+    assert build_comment("1a2b3c4", True) == "Build 1a2b3c4, pinned by digest." == scaffold._pin("b", "e", ref, True)[1]
+    assert build_comment("1a2b3c4", False) == "Immutable tag 1a2b3c4; never reused." == scaffold._pin("b", "e", ref,
+                                                                                                      False)[1]
