@@ -403,28 +403,6 @@ def test_sync_defaults_to_automated_with_prune_and_self_heal(fixture_repo):
 # --- CI --------------------------------------------------------------------------------------------------
 
 
-def test_pull_request_workflow_runs_the_project_tasks():
-    workflow = load_file(PROJECT / ".github/workflows/pull-request.yaml")[0].data
-    assert list(workflow["on"]) == ["pull_request"]
-    steps = workflow["jobs"]["check"]["steps"]
-    uses = [s["uses"].split("@")[0] for s in steps if "uses" in s]
-    assert uses == ["actions/checkout", "actions/setup-python"]
-    assert steps[0]["with"]["fetch-depth"] == 0
-    assert steps[1]["with"]["python-version"] == "3.11"
-    runs = [s["run"] for s in steps if "run" in s]
-    assert "python -m venv .venv && .venv/bin/pip install -e ." in runs[0]
-    assert runs[1].strip() == "invoke check --format github"
-    assert runs[2].strip() == "invoke render all --check"
-    assert "invoke check --format markdown > summary.md" in runs[3]
-    assert '>> "$GITHUB_STEP_SUMMARY"' in runs[3]
-    for script in runs:
-        if len(script.strip().splitlines()) > 1:
-            assert "pipefail" in script.splitlines()[0]
-
-
-# --- the YAML emitter ------------------------------------------------------------------------------------
-
-
 def test_dump_yaml_quotes_what_yaml_1_1_readers_would_misread():
     words = ["y", "No", "OFF", "~", "null", "1.34", "0755", "1:30", "1e3", ".inf", "2026-01-01", "10m"]
     text = dump_yaml({"on": words})
