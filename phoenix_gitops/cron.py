@@ -52,7 +52,7 @@ def _item_problem(item: str, what: str, low: int, high: int, names: tuple[str, .
         return None
     bounds = []
     for part in found["range"].split("-"):
-        number = names.index(part) + (low if names is _MONTHS else 0) if part in names else None
+        number = names.index(part) + low if part in names else None  # (jan is 1, sun is 0)
         if number is None and not part.isdigit():
             return f"{part!r} is not a {what}"
         number = int(part) if number is None else number

@@ -21,7 +21,7 @@ from importlib.resources import files as package_files
 from typing import Any
 
 from .errors import GitopsError, InputError
-from .images import ImageRef, digest_note
+from .images import ImageRef, build_comment, digest_note
 from .layout import Environment, Repo
 from .yamlio import edit_mapping, load_file
 
@@ -96,10 +96,10 @@ def _pin(name: str, env_name: str, ref: ImageRef | None, digest_env: bool) -> tu
         return (f'    newTag: "{UNRELEASED}"',
                 f"No release yet: run `invoke set-image {env_name} {name} <tag or digest>` before the first sync.")
     if ref.digest and (digest_env or not ref.tag):
-        return f"    digest: {ref.digest}", f"Build {ref.tag}, pinned by digest." if ref.tag else "Pinned by digest."
+        return f"    digest: {ref.digest}", build_comment(ref.tag, True) if ref.tag else "Pinned by digest."
+    assert ref.tag is not None  # (a reference without a tag has a digest: pinned above)
     # the digest, when known, is written down so that `promote` can pin it where digests are required
-    return (f'    newTag: "{ref.tag}"' + (digest_note(ref.digest) if ref.digest else ""),
-            f"Immutable tag {ref.tag}; never reused.")
+    return (f'    newTag: "{ref.tag}"' + (digest_note(ref.digest) if ref.digest else ""), build_comment(ref.tag, False))
 
 
 def _single_replica(repo: Repo, environment: Environment, digest_env: bool) -> bool:

@@ -43,6 +43,7 @@ from .findings import Finding, json_path, sort_findings
 from .gitrepo import GitRepo
 from .layout import ENV_FILE, SETTINGS_FILE
 from .rules import CATALOGUE, DEFAULT_POLICY, DEFAULT_POLICY_NAME, REPO_POLICY
+from .rules.model import as_list
 from .rules.policy import rules_named
 from .rules.registry import PROFILES
 from .yamlio import Document, JsonPath, YamlError, load_text
@@ -385,8 +386,8 @@ def _environment_weakenings(old: dict[str, Any] | None, new: dict[str, Any]) -> 
 
 def _argocd_weakenings(old: dict[str, Any], new: dict[str, Any]) -> Iterator[_Weakening]:
     """A sync window removed or opened to manual syncs; a role given more groups or actions, or a new role."""
-    new_windows = [_mapping(w) for w in _list(new.get("syncWindows"))]
-    for window in (_mapping(w) for w in _list(old.get("syncWindows"))):
+    new_windows = [_mapping(w) for w in as_list(new.get("syncWindows"))]
+    for window in (_mapping(w) for w in as_list(old.get("syncWindows"))):
         what = f"{window.get('kind')} window {window.get('schedule')!r} for {window.get('duration')}"
         same = [(i, w) for i, w in enumerate(new_windows)
                 if all(w.get(k) == window.get(k) for k in ("kind", "schedule", "duration", "timeZone"))]
@@ -395,8 +396,8 @@ def _argocd_weakenings(old: dict[str, Any], new: dict[str, Any]) -> Iterator[_We
         elif window.get("manualSync") is not True and same[0][1].get("manualSync") is True:
             yield _Weakening(("argocd", "syncWindows", same[0][0], "manualSync"),
                              f"{what} now allows manual syncs")
-    old_roles = {_mapping(r).get("name"): _mapping(r) for r in _list(old.get("roles"))}
-    for index, role in enumerate(_mapping(r) for r in _list(new.get("roles"))):
+    old_roles = {_mapping(r).get("name"): _mapping(r) for r in as_list(old.get("roles"))}
+    for index, role in enumerate(_mapping(r) for r in as_list(new.get("roles"))):
         had = old_roles.get(role.get("name"))
         if had is None:
             yield _Weakening(("argocd", "roles", index), f"a new role {role.get('name')!r}: its groups may "
@@ -456,10 +457,6 @@ def _covered(entry: str, patterns: list[str]) -> bool:
 
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _strings(value: Any) -> list[str]:
