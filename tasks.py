@@ -6,10 +6,10 @@ folder.
 """
 from __future__ import annotations
 
-from phoenix_gitops_cli.build import check, render
+from phoenix_gitops_cli.build import check, lint, render
 from phoenix_gitops_cli.develop import crd_schemas, rules_doc, test
 from phoenix_gitops_cli.edits import new_app, promote, set_image
 from phoenix_gitops_cli.program import namespace
 from phoenix_gitops_cli.review import diff, history
 
-ns = namespace(render, check, diff, history, set_image, promote, new_app, crd_schemas, rules_doc, test)
+ns = namespace(render, check, lint, diff, history, set_image, promote, new_app, crd_schemas, rules_doc, test)

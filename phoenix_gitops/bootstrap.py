@@ -10,15 +10,24 @@ from an app's output, so a pull request to an app overlay cannot widen it. `rend
                                                          only with `argocd.lockDefaultProject: true`
     clusters/<env>/argocd/appproject-<project>.yaml      the env's project: its cluster, this repo, the declared
                                                          namespaces, Namespace objects by those names only
-    clusters/<env>/argocd/application-<env>-<app>.yaml   one Application per app, source rendered/<env>/<app>,
-                                                         refreshed only by commits that touch that folder
+    clusters/<env>/argocd/application-<env>-<app>.yaml   one Application per app, source rendered/<env>/<app>
+                                                         (both phases, recursively), refreshed only by commits
+                                                         that touch that folder, subscribed to `notifications`
     clusters/<env>/flux/gitrepository.yaml               the repository, narrowed to rendered/<env>/
-    clusters/<env>/flux/kustomization-<app>.yaml         one Kustomization per app, path ./rendered/<env>/<app>,
-                                                         applied as the app's service account
+    clusters/<env>/flux/kustomization-<app>-<phase>.yaml one Kustomization per app and phase (`phases.py`),
+                                                         path ./rendered/<env>/<app>/<phase>, applied as the app's
+                                                         service account; `prepare` is Ready only when the
+                                                         migration Job has completed, and `release` dependsOn it
+    clusters/<env>/flux/provider-<name>.yaml             per entry of `notifications:`, a Flux Provider and an
+    clusters/<env>/flux/alert-<name>.yaml                Alert for the errors of the environment's Kustomizations
     clusters/<env>/flux/serviceaccount-<app>.yaml        that account (in the Flux namespace)
     clusters/<env>/flux/rolebinding-<app>-<ns>.yaml      its rights: cluster-admin inside each declared namespace
     clusters/<env>/flux/clusterrole-<app>-namespaces.yaml  and on the Namespace objects of those names
     clusters/<env>/flux/clusterrolebinding-<app>-namespaces.yaml
+
+Both engines follow the environment's `sync.branch`, else the repository's `revision`: an environment synced
+by hand (prod) follows a branch of its own that promotion moves to a reviewed commit, so that Flux never needs
+to be suspended and applies nothing that was not promoted.
 
 The objects' names start with the repository's prefix (`namePrefix` of `gitops.yaml`, by default the
 repository's name), so that they cannot collide with other teams' objects on a shared Argo CD or Flux. Every
@@ -46,6 +55,7 @@ from .cluster_isolation import (
     CLUSTERS,
     FLUX,
     FLUX_KUSTOMIZE_API,
+    FLUX_NOTIFICATION_API,
     FLUX_SOURCE_API,
     NAMESPACE_VERBS,
     RBAC_API,
@@ -56,7 +66,8 @@ from .cluster_isolation import (
 )
 from .errors import InputError
 from .findings import errors_in, sort_findings
-from .layout import Environment, Repo, RepoSettings
+from .layout import Environment, Notification, Repo, RepoSettings
+from .phases import PHASES, PREPARE, phases_of
 from .yamlio import dump_yaml
 
 __all__ = [
@@ -66,6 +77,7 @@ __all__ = [
     "AppInfo",
     "app_info",
     "header",
+    "kustomization_name",
     "objects",
     "files",
     "env_files",
@@ -81,6 +93,24 @@ _RETRY_INTERVAL = "2m"
 """How soon Flux retries a failed apply (a failed migration Job, a timed-out rollout)."""
 _MAX_NAME = 63
 _MANAGED_BY = {"app.kubernetes.io/managed-by": "phoenix-gitops"}
+JOB_HEALTH = {
+    "apiVersion": "batch/v1",
+    "kind": "Job",
+    "failed": "status.?conditions.orValue([]).exists(c, c.type == 'Failed' && c.status == 'True')",
+    "current": "status.?conditions.orValue([]).exists(c, c.type == 'Complete' && c.status == 'True')",
+}
+"""Flux's health check of a Job: healthy only once Complete, failed once Failed, in progress until then (Flux's
+default counts a running Job as healthy, which would let the release start before its migration finished)."""
+ARGO_TRIGGERS = ("on-sync-failed", "on-health-degraded")
+"""The Argo CD notification triggers (from its catalog) each Application subscribes to: a failed sync (a failed
+migration hook fails the sync) and degraded health."""
+ARGO_SERVICES = {"slack": "slack", "msteams": "teams", "googlechat": "googlechat", "webex": "webex",
+                 "telegram": "telegram", "rocketchat": "rocketchat", "opsgenie": "opsgenie",
+                 "pagerduty": "pagerdutyv2"}
+"""Argo CD notification service of each provider of the environment schema."""
+FLUX_PROVIDERS = {"slack": "slack", "msteams": "msteams", "googlechat": "googlechat", "webex": "webex",
+                  "telegram": "telegram", "rocketchat": "rocket", "opsgenie": "opsgenie", "pagerduty": "pagerduty"}
+"""Flux Provider type of each provider of the environment schema."""
 
 
 @dataclass(frozen=True, order=True)
@@ -105,6 +135,8 @@ class AppInfo:
     """The namespaces the environment file declares for the app (its objects and Namespace objects)."""
     scale_targets: tuple[ScaleTarget, ...]
     """Sorted targets of the app's HorizontalPodAutoscalers."""
+    phases: tuple[str, ...] = PHASES
+    """The phases its rendered output fills (`phases.phases_of`), in the order they are applied."""
 
     @property
     def namespace(self) -> str | None:
@@ -122,7 +154,7 @@ def app_info(env: Environment, app: str, resources: Sequence[Any]) -> AppInfo:
             target = _scale_target(data, _str(_dict(data.get("metadata")).get("namespace")))
             if target is not None:
                 targets.add(target)
-    return AppInfo(app, env.namespaces_of(app) or (), tuple(sorted(targets)))
+    return AppInfo(app, env.namespaces_of(app) or (), tuple(sorted(targets)), phases_of(resources))
 
 
 def _scale_target(hpa: dict[str, Any], namespace: str) -> ScaleTarget | None:
@@ -153,13 +185,11 @@ def header(env: Environment, settings: RepoSettings) -> str:
 def objects(env: Environment, settings: RepoSettings, apps: Sequence[AppInfo]) -> dict[str, dict[str, Any]]:
     """The bootstrap objects of `env`, one per file: {path relative to clusters/<env>: object}, sorted."""
     apps = sorted(apps, key=lambda a: a.name)
-    for app in apps:
-        name = application_name(settings, env, app.name)
-        if len(name) > _MAX_NAME:
-            raise InputError(
-                f"{env.file}: error BOOT-NAME Argo CD Application name {name} is longer than {_MAX_NAME} "
-                f"characters; shorten the environment or app name, or `namePrefix` in {settings.source}"
-            )
+    if env.sync.branch == settings.revision:
+        line, col = env.position(("sync", "branch"))
+        raise InputError(f"{env.file}:{line}:{col}: error SRC-ENVIRONMENT $.sync.branch: {env.sync.branch!r} is the "
+                         f"branch every merge lands on ({settings.source}: revision); name the branch that only "
+                         f"promotion moves, e.g. deploy/{env.name}")
     found: dict[str, dict[str, Any]] = {
         f"{ARGOCD}/appproject-{env.argocd_project}.yaml": _project(env, settings),
         f"{FLUX}/gitrepository.yaml": _git_repository(env, settings),
@@ -168,8 +198,20 @@ def objects(env: Environment, settings: RepoSettings, apps: Sequence[AppInfo]) -
         found[f"{ARGOCD}/appproject-default.yaml"] = _default_project(settings)
     for app in apps:
         found[f"{ARGOCD}/application-{env.name}-{app.name}.yaml"] = _application(env, settings, app)
-        found[f"{FLUX}/kustomization-{app.name}.yaml"] = _kustomization(env, settings, app)
+        for phase in app.phases:
+            found[f"{FLUX}/kustomization-{app.name}-{phase}.yaml"] = _kustomization(env, settings, app, phase)
         found.update(_flux_account(env, settings, app))
+    for notification in env.notifications:
+        found[f"{FLUX}/provider-{notification.name}.yaml"] = _provider(env, settings, notification)
+        found[f"{FLUX}/alert-{notification.name}.yaml"] = _alert(env, settings, notification, apps)
+    for made in found.values():
+        name = made["metadata"]["name"]
+        if len(name) > _MAX_NAME:
+            raise InputError(
+                f"{env.file}: error BOOT-NAME {made['kind']} name {name} is longer than {_MAX_NAME} "
+                f"characters; shorten the environment, app or notification name, or `namePrefix` in "
+                f"{settings.source}"
+            )
     return dict(sorted(found.items()))
 
 
@@ -246,8 +288,9 @@ def _application(env: Environment, settings: RepoSettings, app: AppInfo) -> dict
         "project": env.argocd_project,
         "source": {
             "repoURL": settings.repo_url,
-            "targetRevision": settings.revision,
+            "targetRevision": _revision(env, settings),
             "path": f"rendered/{env.name}/{app.name}",
+            "directory": {"recurse": True},
         },
         "destination": destination,
         "syncPolicy": sync_policy,
@@ -270,17 +313,33 @@ def _application(env: Environment, settings: RepoSettings, app: AppInfo) -> dict
             "name": application_name(settings, env, app.name),
             "namespace": settings.argocd_namespace,
             "labels": _labels(env, app.name),
-            "annotations": {GENERATE_PATHS: "."},
+            "annotations": {GENERATE_PATHS: ".", **_subscriptions(env)},
         },
         "spec": spec,
     }
+
+
+def _revision(env: Environment, settings: RepoSettings) -> str:
+    """The branch both engines follow in `env`."""
+    return env.sync.branch or settings.revision
+
+
+def _subscriptions(env: Environment) -> dict[str, str]:
+    """The Argo CD notification subscriptions of every Application of `env`, one per trigger and entry of its
+    `notifications:` (entries of one service share the annotation: their recipients are `;`-separated)."""
+    recipients: dict[str, list[str]] = {}
+    for notification in env.notifications:
+        for trigger in ARGO_TRIGGERS:
+            key = f"notifications.argoproj.io/subscribe.{trigger}.{ARGO_SERVICES[notification.provider]}"
+            recipients.setdefault(key, []).append(notification.channel)
+    return {key: ";".join(names) for key, names in sorted(recipients.items())}
 
 
 def _git_repository(env: Environment, settings: RepoSettings) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "interval": _SOURCE_INTERVAL,
         "url": settings.repo_url,
-        "ref": {"branch": settings.revision},
+        "ref": {"branch": _revision(env, settings)},
     }
     if settings.flux_secret_name:
         spec["secretRef"] = {"name": settings.flux_secret_name}
@@ -297,27 +356,71 @@ def _git_repository(env: Environment, settings: RepoSettings) -> dict[str, Any]:
     }
 
 
-def _kustomization(env: Environment, settings: RepoSettings, app: AppInfo) -> dict[str, Any]:
+def kustomization_name(settings: RepoSettings, app: str, phase: str) -> str:
+    """The Flux Kustomization of one phase of app `app`: `<prefix><app>-<phase>`."""
+    return f"{settings.prefix}{app}-{phase}"
+
+
+def _kustomization(env: Environment, settings: RepoSettings, app: AppInfo, phase: str) -> dict[str, Any]:
+    """The Kustomization of one phase of `app`. `prepare` re-creates what cannot be changed in place (a Job's
+    pod template) and is Ready only when its migration Job has completed (JOB_HEALTH); `release` waits for it at
+    the same revision (Flux's `dependsOn` compares the revision a dependency last applied)."""
     spec: dict[str, Any] = {
         "interval": settings.flux_interval,
         "retryInterval": _RETRY_INTERVAL,
         "timeout": settings.flux_timeout,
         "sourceRef": {"kind": "GitRepository", "name": repository_name(settings)},
-        "path": f"./rendered/{env.name}/{app.name}",
+        "path": f"./rendered/{env.name}/{app.name}/{phase}",
         "prune": env.sync.prune,
         "wait": True,
         "serviceAccountName": account_name(settings, app.name),
     }
     if app.namespace is not None:
         spec["targetNamespace"] = app.namespace
-    if not env.sync.automated:
-        spec["suspend"] = True
+    if phase == PREPARE:
+        spec["force"] = True
+        spec["healthCheckExprs"] = [dict(JOB_HEALTH)]
+    elif PREPARE in app.phases:
+        spec["dependsOn"] = [{"name": kustomization_name(settings, app.name, PREPARE)}]
     return {
         "apiVersion": FLUX_KUSTOMIZE_API,
         "kind": "Kustomization",
-        "metadata": {"name": f"{settings.prefix}{app.name}", "namespace": settings.flux_namespace,
-                     "labels": _labels(env, app.name)},
+        "metadata": {"name": kustomization_name(settings, app.name, phase), "namespace": settings.flux_namespace,
+                     "labels": {**_labels(env, app.name), "phoenix/phase": phase}},
         "spec": spec,
+    }
+
+
+def _provider(env: Environment, settings: RepoSettings, notification: Notification) -> dict[str, Any]:
+    """The Flux Provider of one `notifications:` entry: its type, recipient and the Secret with its address."""
+    return {
+        "apiVersion": FLUX_NOTIFICATION_API,
+        "kind": "Provider",
+        "metadata": {"name": f"{settings.prefix}{notification.name}", "namespace": settings.flux_namespace,
+                     "labels": _labels(env)},
+        "spec": {"type": FLUX_PROVIDERS[notification.provider], "channel": notification.channel,
+                 "secretRef": {"name": notification.secret_name}},
+    }
+
+
+def _alert(env: Environment, settings: RepoSettings, notification: Notification,
+           apps: Sequence[AppInfo]) -> dict[str, Any]:
+    """The Flux Alert of one `notifications:` entry: every error event of the environment's Kustomizations (a
+    failed apply, failed health, a failed or timed-out migration) and of its GitRepository."""
+    sources = [{"kind": "GitRepository", "name": repository_name(settings)}]
+    sources += [{"kind": "Kustomization", "name": kustomization_name(settings, app.name, phase)}
+                for app in apps for phase in app.phases]
+    return {
+        "apiVersion": FLUX_NOTIFICATION_API,
+        "kind": "Alert",
+        "metadata": {"name": f"{settings.prefix}{notification.name}", "namespace": settings.flux_namespace,
+                     "labels": _labels(env)},
+        "spec": {
+            "providerRef": {"name": f"{settings.prefix}{notification.name}"},
+            "eventSeverity": "error",
+            "eventSources": sources,
+            "summary": f"{env.name} ({env.cluster})",
+        },
     }
 
 

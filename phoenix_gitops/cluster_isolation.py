@@ -23,14 +23,16 @@ from .findings import Finding, sort_findings
 from .layout import CLUSTERS, Environment, RepoSettings
 from .yamlio import Document, load_file, load_text
 
-__all__ = ["CLUSTERS", "ARGOCD", "FLUX", "ARGO_API", "FLUX_KUSTOMIZE_API", "FLUX_SOURCE_API", "RBAC_API",
-           "NAMESPACE_VERBS", "APP_LABEL", "account_name", "application_name", "repository_name", "check_isolation"]
+__all__ = ["CLUSTERS", "ARGOCD", "FLUX", "ARGO_API", "FLUX_KUSTOMIZE_API", "FLUX_SOURCE_API",
+           "FLUX_NOTIFICATION_API", "RBAC_API", "NAMESPACE_VERBS", "APP_LABEL", "account_name", "application_name",
+           "repository_name", "check_isolation"]
 
 ARGOCD = "argocd"
 FLUX = "flux"
 ARGO_API = "argoproj.io/v1alpha1"
 FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
 FLUX_SOURCE_API = "source.toolkit.fluxcd.io/v1"
+FLUX_NOTIFICATION_API = "notification.toolkit.fluxcd.io/v1beta3"
 RBAC_API = "rbac.authorization.k8s.io/v1"
 NAMESPACE_VERBS = ("get", "patch", "update", "delete")
 """What an app's Flux account may do to the Namespace objects of its declared names (besides `create`)."""
@@ -121,7 +123,8 @@ def _check_env(env: Environment, files: Mapping[str, bytes | dict[str, Any]], se
         elif _is(doc, RBAC_API, "RoleBinding") or _is(doc, RBAC_API, "ClusterRole") or \
                 _is(doc, RBAC_API, "ClusterRoleBinding"):
             _check_rbac(env, doc, roles, find)
-        elif not (_is(doc, FLUX_SOURCE_API, "GitRepository") or _is(doc, "v1", "ServiceAccount")):
+        elif not (_is(doc, FLUX_SOURCE_API, "GitRepository") or _is(doc, "v1", "ServiceAccount")
+                  or _is(doc, FLUX_NOTIFICATION_API, "Provider") or _is(doc, FLUX_NOTIFICATION_API, "Alert")):
             data = _dict(doc.data)
             find("ISO-BOOTSTRAP-KIND", doc, ("kind",),
                  f"$.kind: {data.get('apiVersion')} {data.get('kind')} does not belong among the bootstrap files")

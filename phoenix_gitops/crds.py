@@ -8,6 +8,8 @@ Usage:
     changed = write(Path("/path/to/crds"), target)   # regenerate the committed schemas
     if stale(Path("/path/to/crds"), target):          # CI: are they out of date?
         ...
+    add(Path("cert-manager.crds.yaml"), target)       # one more CRD's schemas, recorded in added.json; the
+                                                      # others untouched, and kept by write/stale
     index = json.loads((own_schemas.CRD_SCHEMAS / "index.json").read_text(encoding="utf-8"))
     index["kinds"]["argoproj.io/v1alpha1|Application"]   # {"file": "argoproj.io_application_v1alpha1.json", ...}
 
@@ -25,8 +27,9 @@ Each served version with an `openAPIV3Schema` becomes one schema:
 - `x-kubernetes-list-type: set` -> `uniqueItems: true`; boolean `exclusiveMinimum`/`exclusiveMaximum`
   (OpenAPI 3.0) -> the numeric form;
 - `description`, `example` and `externalDocs` are dropped: smaller files, quieter diffs (the CRDs keep
-  the docs); every `x-kubernetes-*` key is dropped after use. Not checked: CEL rules
-  (`x-kubernetes-validations`) and list-map key uniqueness; `format` is kept, not asserted. Stricter than
+  the docs); every other `x-kubernetes-*` key is dropped after use. The CEL rules (`x-kubernetes-validations`)
+  are kept as `x-cel-validations`, a key JSON Schema ignores, for `admission.crd_rules` to evaluate. Not
+  checked: list-map key uniqueness; `format` is kept, not asserted. Stricter than
   the API server: null on a non-nullable field is an error here (the server silently drops it);
 - sub-schemas repeated verbatim go to `$defs` once and are referenced by `$ref` (same meaning).
 
@@ -50,15 +53,18 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from .errors import InputError
-from .files import replace_file
+from .files import replace_file, swap_folders
 from .findings import json_path
 from .yamlio import YamlError, load_file
 
 __all__ = [
+    "ADDED_NAME",
     "INDEX_NAME",
     "MAX_CRD_BYTES",
     "SCHEMA_DIALECT",
     "schemas_from_crd",
+    "add",
+    "added_kinds",
     "generate",
     "stale",
     "write",
@@ -66,6 +72,9 @@ __all__ = [
 
 INDEX_NAME = "index.json"
 """The generated file mapping `<apiVersion>|<Kind>` to its schema file, scope and CRD file."""
+ADDED_NAME = "added.json"
+"""In the schema folder, committed: the kinds added with `add` from CRDs outside the upstream folder (same entries
+as `index.json`); `write` keeps them and `stale` expects them."""
 MAX_CRD_BYTES = 4 * 1024 * 1024
 """Largest CRD file accepted (bytes); upstream CRDs reach 1.4 MB (Argo CD ApplicationSet)."""
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -178,6 +187,8 @@ class _Converter:
                 _exclusive(schema[bound], limit, out, where + (bound,))
         if schema.get("x-kubernetes-list-type") == "set":
             out["uniqueItems"] = True
+        if "x-kubernetes-validations" in schema:  # CEL rules, for `admission.crd_rules` (JSON Schema ignores the key)
+            out["x-cel-validations"] = schema["x-kubernetes-validations"]
 
         if "properties" in schema:
             props = _mapping(schema["properties"], where + ("properties",))
@@ -550,10 +561,13 @@ def _load_all(paths: list[Path], jobs: int | None) -> list[_FileResult]:
     return [_unpack(outcomes[p]) for p in paths]  # the first failing file in name order, as in-process
 
 
-def generate(crd_dir: Path, jobs: int | None = 1) -> dict[str, bytes]:
-    """Every schema of the CRDs in `crd_dir` (`*.yaml`/`*.yml`, other files ignored) plus `index.json`.
+def generate(crd_dir: Path, jobs: int | None = 1, out_dir: Path | None = None) -> dict[str, bytes]:
+    """Every schema of the CRDs in `crd_dir` (`*.yaml`/`*.yml`, other files ignored) plus `index.json`; with
+    `out_dir`, also the kinds added there with `add` (their schema files as they are, `added.json`, and their
+    entries in `index.json`).
 
-    Returns {file name: bytes}, identical on every run. Raises InputError naming the offending file.
+    Returns {file name: bytes}, identical on every run. Raises InputError naming the offending file, or an added
+    kind that `crd_dir` now defines too.
     `jobs` > 1 (None: one per CPU) parses big inputs in that many spawned worker processes; a calling
     script must then keep its work under `if __name__ == "__main__":`, as multiprocessing requires.
     """
@@ -571,8 +585,122 @@ def generate(crd_dir: Path, jobs: int | None = 1) -> dict[str, bytes]:
                 raise InputError(f"{path}: {name} is also defined by {origin[name]}")
             files[name], origin[name] = data, path.name
         kinds.update(index)
-    files[INDEX_NAME] = _dump({"kinds": kinds})
+    if out_dir is not None:
+        extra = added_kinds(out_dir)
+        for key, entry in extra.items():
+            same = next((k for k in kinds if _group_kind(k) == _group_kind(key)), None)
+            if same is not None:
+                raise InputError(f"{crd_dir / kinds[same]['crd']}: defines {same.replace('|', ' ')}, which was added "
+                                 f"with `crd-schemas --add` from {entry['crd']}; remove it from {out_dir / ADDED_NAME}")
+            try:
+                files[entry["file"]] = (out_dir / entry["file"]).read_bytes()
+            except OSError as err:
+                raise InputError(f"{out_dir / entry['file']}: listed in {ADDED_NAME} but cannot be read "
+                                 f"({err.strerror}); add its CRD again with `crd-schemas --add`") from None
+        kinds.update(extra)
+        if extra:
+            files[ADDED_NAME] = _dump({"kinds": dict(sorted(extra.items()))})
+    files[INDEX_NAME] = _dump({"kinds": dict(sorted(kinds.items()))})
     return dict(sorted(files.items()))
+
+
+def added_kinds(out_dir: Path) -> dict[str, dict[str, Any]]:
+    """The kinds `add` put into `out_dir` (its `added.json`), by `<apiVersion>|<Kind>`; {} when none were added.
+    Raises InputError when the record is unreadable or malformed."""
+    record = out_dir / ADDED_NAME
+    if not record.exists():
+        return {}
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise InputError(f"{record}: cannot be read as JSON: {err}") from None
+    kinds = data.get("kinds") if isinstance(data, dict) else None
+    if not isinstance(kinds, dict) or not all(
+            isinstance(e, dict) and isinstance(e.get("file"), str) and isinstance(e.get("crd"), str)
+            and "/" not in e["file"] and e["file"].endswith(".json") for e in kinds.values()):
+        raise InputError(f"{record}: expected {{\"kinds\": {{\"<apiVersion>|<Kind>\": "
+                         f"{{\"file\": ..., \"crd\": ...}}}}}}")
+    return kinds
+
+
+def add(source: Path, out_dir: Path, jobs: int | None = 1) -> list[str]:
+    """Add the schemas of the CRDs in `source` (a file, or a folder's `*.yaml`/`*.yml`) to `out_dir`, leaving
+    every other schema as it is; returns the names written. The kinds are recorded in `out_dir/added.json`, so
+    `write` and `stale` keep them. Adding a kind that was added before replaces it (every version).
+
+    Nothing is written unless every file converts: raises InputError (or YamlError) at the file and line of the
+    first problem: not a CRD, YAML that does not load, a kind `out_dir` already has from upstream CRDs. The folder
+    is replaced all at once (`files.swap_folders`).
+    """
+    if source.is_dir():
+        paths = sorted(p for p in source.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        if not paths:
+            raise InputError(f"{source}: no *.yaml or *.yml files")
+    elif source.is_file():
+        paths = [source]
+    else:
+        raise InputError(f"{source}: no such file or folder")
+    if not (out_dir / INDEX_NAME).is_file():
+        raise InputError(f"{out_dir}: no {INDEX_NAME}; generate the bundled schemas first (crd-schemas --crds-dir)")
+    current = _current(out_dir)
+    index = json.loads(current[INDEX_NAME])["kinds"]
+    before = added_kinds(out_dir)
+    bundled = {_group_kind(key): entry for key, entry in index.items() if key not in before}
+    new_files: dict[str, tuple[bytes, Path]] = {}
+    new_kinds: dict[str, dict[str, Any]] = {}
+    for path, (schemas, entries) in zip(paths, _load_all(paths, jobs), strict=True):
+        for key in entries:
+            if _group_kind(key) in bundled:
+                raise InputError(f"{_kind_position(path, key)}: {key.split('|')[1]} of "
+                                 f"{_group_kind(key)[0]} is bundled already (from "
+                                 f"{bundled[_group_kind(key)]['crd']}); refresh it with `crd-schemas --crds-dir`")
+        for name, data in schemas.items():
+            if name in new_files:
+                raise InputError(f"{path}: {name} is also defined by {new_files[name][1]}")
+            new_files[name] = (data, path)
+        new_kinds.update(entries)
+    replaced = {_group_kind(key) for key in new_kinds}
+    dropped = {entry["file"] for key, entry in before.items() if _group_kind(key) in replaced}
+    kept = {key: entry for key, entry in before.items() if _group_kind(key) not in replaced}
+    added = dict(sorted({**kept, **new_kinds}.items()))
+    files = {name: data for name, data in current.items() if name not in dropped}
+    files.update({name: data for name, (data, _) in new_files.items()})
+    files[ADDED_NAME] = _dump({"kinds": added})
+    files[INDEX_NAME] = _dump({"kinds": dict(sorted(
+        {**{k: e for k, e in index.items() if k not in before}, **added}.items()))})
+    changed = _changes(files, out_dir)
+    if changed:
+        swap_folders({out_dir: {name: files[name] for name in sorted(files)}})
+    return changed
+
+
+def _current(out_dir: Path) -> dict[str, bytes]:
+    """Every file of the schema folder (no sub-folders expected there)."""
+    found = {}
+    for entry in sorted(out_dir.iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            raise InputError(f"{entry}: unexpected folder among the generated schemas; remove it")
+        found[entry.name] = entry.read_bytes()
+    return found
+
+
+def _group_kind(key: str) -> tuple[str, str]:
+    """(group, Kind) of an index key `<group>/<version>|<Kind>`."""
+    api_version, _, kind = key.partition("|")
+    return api_version.rpartition("/")[0], kind
+
+
+def _kind_position(path: Path, key: str) -> str:
+    """`file:line:col` of the CRD document in `path` that defines the kind of `key` (`file` alone if not found)."""
+    group, kind = _group_kind(key)
+    for doc in load_file(path, name=str(path), max_bytes=MAX_CRD_BYTES):
+        spec = doc.data.get("spec") if isinstance(doc.data, dict) else None
+        if not isinstance(spec, dict):
+            continue
+        names = spec.get("names")
+        if isinstance(names, dict) and names.get("kind") == kind and spec.get("group") == group:
+            return "{}:{}:{}".format(path, *doc.position(("spec", "names", "kind")))
+    return str(path)
 
 
 def _changes(files: dict[str, bytes], out_dir: Path) -> list[str]:
@@ -595,12 +723,13 @@ def _changes(files: dict[str, bytes], out_dir: Path) -> list[str]:
 
 def stale(crd_dir: Path, out_dir: Path, jobs: int | None = 1) -> list[str]:
     """The file names `write` would add, change or remove in `out_dir`; writes nothing."""
-    return _changes(generate(crd_dir, jobs), out_dir)
+    return _changes(generate(crd_dir, jobs, out_dir), out_dir)
 
 
 def write(crd_dir: Path, out_dir: Path, jobs: int | None = 1) -> list[str]:
-    """Make `out_dir` hold exactly the generated files; returns the names added, changed or removed."""
-    files = generate(crd_dir, jobs)
+    """Make `out_dir` hold exactly the generated files (the kinds added with `add` kept); returns the names added,
+    changed or removed."""
+    files = generate(crd_dir, jobs, out_dir)
     changed = _changes(files, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in changed:

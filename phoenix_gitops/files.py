@@ -11,7 +11,7 @@ leaves those folders behind: `recover_folders` restores or removes them.
 Usage:
     replace_file(Path("docs/rules.md"), data, mode=0o644)   # durable: fsync before the rename
     replace_file(cache_index, data, durable=False)          # a cache: a lost write only costs time
-    changed_files(Path("rendered/prod"), files)     # ['api/manifest.yaml'], files: {relative path: bytes}
+    changed_files(Path("rendered/prod"), files)     # ['api/release/manifest.yaml'], files: {relative path: bytes}
     swap_folders({Path("rendered/prod"): files, Path("clusters/prod"): more})   # each holds exactly its files
     create_folder(Path("base/shop"), files)         # a new folder, all at once; fails if it exists
     recover_folders(Path("rendered"), Path("clusters"))   # after a kill: put back what a swap moved aside

@@ -1,6 +1,11 @@
 """Judging one overlay's build: parse what kustomize printed, validate every resource against the strict schema
 of its environment's Kubernetes version (or its CRD schema), then run the overlay's own rules.
 
+Every problem is reported at once: a schema error, a removed apiVersion or an unknown kind in one resource does
+not stop the validation of the others, nor the rules, which read every resource of the build (they never trust a
+shape: `rules.model.as_dict`/`as_list`). A custom resource whose CRD has no schema here is not validated: one
+K8S-UNKNOWN-CRD warning per kind says so (with how many resources it covers and how to add the schema).
+
 A finding is put at the source line that set the field, which needs the origin of its resource: a `Rendered`
 build has them, a plain `Output` does not. Judging a plain output says so instead of guessing: its verdict
 `needs_origins` when a schema problem or a rule's hit has to be located, a suppression has to be placed, or a
@@ -16,7 +21,9 @@ Usage:
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, overload
 
 from . import rules
@@ -44,13 +51,13 @@ class Verdict:
     """What judging one build found."""
 
     findings: list[Finding] = field(default_factory=list)
-    """Schema problems at their source lines, else the overlay's own rules' findings."""
+    """Schema problems at their source lines, then the overlay's own rules' findings."""
     problems: SchemaProblems = field(default_factory=list)
     """The schema problems (also before they are located)."""
     view: View | None = None
     """The rules' view of the build (when they ran), for the rules across environments."""
     rules: rules.ViewRules | None = None
-    """The own rules' result (None when they did not run: schema errors, no policy, no schemas)."""
+    """The own rules' result (None when they did not run: no policy, no schemas)."""
     skipped: str | None = None
     """Why the own rules did not run (None when they ran, or when the build is to be judged again)."""
     requests: OriginRequests | None = None
@@ -95,41 +102,62 @@ def parse(overlay: Overlay, text: str, with_origins: bool) -> Output:
 
 
 def judge(output: Output, env: Environment, graph: SourceGraph, schemas: SchemaIndex, policy: rules.Policy | None,
-          problems: SchemaProblems | None = None) -> Verdict:
-    """The schema problems of `output` and, when there are none, its own rules' findings (`problems` are those
-    of an earlier judgement of the same text, which need not be validated again). Nothing is judged for a
-    Kubernetes version without schemas (`check` reports that once per environment)."""
+          problems: SchemaProblems | None = None, only: Collection[str] | None = None,
+          root: Path | None = None) -> Verdict:
+    """The schema problems of `output` and its own rules' findings (`problems` are those of an earlier judgement of
+    the same text, which need not be validated again). Nothing is judged for a Kubernetes version without schemas
+    (`check` reports that once per environment). `only` limits the rules to those IDs; `root` is the folder the
+    build's paths are relative to, when it is not the repository three levels above the overlay (`lint`)."""
     if env.kubernetes_version not in supported_versions():
         return Verdict(skipped=f"no schemas for Kubernetes {env.kubernetes_version}")
     if problems is None:
         problems = [(index, problem) for index, resource in enumerate(output.resources)
                     for problem in schemas.validate(_without_sops(resource), env.kubernetes_version)]
-    if problems:  # every schema problem is an error: the rules would read shapes nobody vouched for
+    located: list[Finding] = []
+    if problems:
         if not isinstance(output, Rendered):
             return Verdict(problems=problems, needs_origins=True)
-        return Verdict(_located(problems, output, env, graph), problems, skipped="schema errors")
+        located = _located(problems, output, env, graph)
+        if policy is not None:
+            located = rules.retune(located, policy)
     if policy is None:
-        return Verdict(skipped="the policy did not load")
+        return Verdict(located, problems, skipped="the policy did not load")
     requests = None if isinstance(output, Rendered) else OriginRequests()
     view = rules.view_of(env, output, graph, policy, schemas, requests)
-    own = rules.check_view(view, policy)
+    if root is not None:
+        view.root = root
+    own = rules.check_view(view, policy, only)
     if requests is not None and requests.asked:
-        return Verdict(needs_origins=True)
-    return Verdict(own.findings, view=view, rules=own, requests=requests)
+        return Verdict(problems=problems, needs_origins=True)
+    return Verdict(located + own.findings, problems, view=view, rules=own, requests=requests)
 
 
 def _located(problems: SchemaProblems, rendered: Rendered, env: Environment, graph: SourceGraph) -> list[Finding]:
-    """Every schema problem as a finding at the source line that set the field."""
+    """Every schema problem as a finding at the source line that set the field; the warnings about one kind
+    without a schema as one finding, at its first resource, counting the resources it covers."""
     findings = []
+    grouped: dict[tuple[str, str], list[int]] = {}
     for index, problem in problems:
-        resource = rendered.resources[index]
-        label = f"{resource.get('kind')}/{(resource.get('metadata') or {}).get('name')}"
-        where = locate(graph, resource, problem.path, rendered.origins[index])
-        findings.append(Finding(
-            problem.rule, "error", f"{json_path(problem.path)}: {problem.message}",
-            where.path, where.line, where.col, env=env.name, app=rendered.overlay.app, resource=label,
-        ))
+        if problem.severity != "error":
+            grouped.setdefault((problem.rule, problem.message), []).append(index)
+            continue
+        findings.append(_finding(problem, problem.message, index, rendered, env, graph))
+    for (rule, message), indexes in grouped.items():
+        problem = next(p for i, p in problems if i == indexes[0] and (p.rule, p.message) == (rule, message))
+        count = f" ({len(indexes)} resources)" if len(indexes) > 1 else ""
+        findings.append(_finding(problem, f"{message}{count}", indexes[0], rendered, env, graph))
     return findings
+
+
+def _finding(problem: Problem, message: str, index: int, rendered: Rendered, env: Environment,
+             graph: SourceGraph) -> Finding:
+    resource = rendered.resources[index]
+    metadata = resource.get("metadata")
+    label = f"{resource.get('kind')}/{metadata.get('name') if isinstance(metadata, dict) else None}"
+    where = locate(graph, resource, problem.path, rendered.origins[index])
+    text = message if problem.rule == "K8S-UNKNOWN-CRD" else f"{json_path(problem.path)}: {message}"
+    return Finding(problem.rule, problem.severity, text, where.path, where.line, where.col, env=env.name,
+                   app=rendered.overlay.app, resource=label)
 
 
 def _without_sops(resource: dict[str, Any]) -> dict[str, Any]:

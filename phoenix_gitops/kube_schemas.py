@@ -6,13 +6,23 @@ refuse unknown fields); CRD schemas from the package data `phoenix_gitops/data/s
 Every error of a resource is reported, never only the first, and no message contains a value from the resource
 (it may be a secret).
 
+A kind without a schema is one of three things, told apart by its API group:
+- a Kubernetes group (no dot, like `apps` or `extensions`, or a group some bundled Kubernetes version serves,
+  like `networking.k8s.io`), or a CRD group whose kind has a schema in other versions: an error,
+  `K8S-UNKNOWN-KIND`, naming the apiVersions that serve the kind (a removed beta API: `use policy/v1`) and, when
+  the bundled versions tell, the release that removed it;
+- any other group: a custom resource whose CRD has no schema here, a warning, `K8S-UNKNOWN-CRD` (the resource is
+  not validated; `invoke crd-schemas --add FILE_OR_DIR` adds the CRD's schema).
+
 Usage:
     schemas = SchemaIndex()
     for problem in schemas.validate(deployment_dict, "1.34"):
         print(problem.path, problem.message)     # ('spec', 'replicsa') unknown field 'replicsa'
+    problem.severity                             # 'error'; 'warning' for K8S-UNKNOWN-CRD
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -28,12 +38,19 @@ from referencing import Registry, Resource
 
 from .own_schemas import CRD_SCHEMAS, SHOWN
 
-__all__ = ["SchemaIndex", "Problem", "supported_versions"]
+__all__ = ["SchemaIndex", "Problem", "supported_versions", "ADD_CRD_HINT"]
 
 _K8S_DATA = resources.files("kubernetes_validate") / "kubernetes-json-schema"
 _VERSION_DIR = re.compile(r"^v(\d+\.\d+)\.0-local-strict$")
 _CORE_GROUPS = re.compile(r"^([a-z0-9-]+|[a-z0-9.-]+\.k8s\.io)$")
 _DEFINITIONS_ID = "https://kubernetes.io/api/_definitions.json"
+ADD_CRD_HINT = "add its CRD's schema with `invoke crd-schemas --add FILE_OR_DIR`"
+"""What a warning about a custom resource without a schema tells to do."""
+_GONE = {
+    "PodSecurityPolicy": ("1.25", "use Pod Security Admission (pod-security.kubernetes.io/* namespace labels)"),
+    "PodPreset": ("1.20", "set the fields in the pod templates themselves"),
+}
+"""Kinds Kubernetes removed without a replacement kind, before the oldest bundled version: (removed in, advice)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +60,8 @@ class Problem:
     path: tuple[str | int, ...]
     message: str
     rule: str = "K8S-SCHEMA"
+    severity: str = "error"
+    """`warning` for a custom resource that has no schema here (K8S-UNKNOWN-CRD), else `error`."""
 
 
 def supported_versions() -> list[str]:
@@ -62,6 +81,7 @@ class SchemaIndex:
         )
         self._validators: dict[tuple[str, str, str], Draft202012Validator | None] = {}
         self._registries: dict[str, Registry] = {}
+        self._unknowns: dict[tuple[str, str, str], Problem] = {}
         self._lock = threading.Lock()
 
     def scope(self, api_version: str, kind: str) -> str | None:
@@ -79,7 +99,7 @@ class SchemaIndex:
         assert isinstance(api_version, str) and isinstance(kind, str)
         validator = self.validator(version, api_version, kind)
         if validator is None:
-            return [Problem(("kind",), self._unknown(version, api_version, kind), "K8S-UNKNOWN-KIND")]
+            return [self.unknown(version, api_version, kind)]
         return [Problem(tuple(err.absolute_path) + _extra(err), describe(err))
                 for err in validator.iter_errors(resource)]
 
@@ -125,20 +145,89 @@ class SchemaIndex:
     def _version_dir(self, version: str) -> Any:
         return _K8S_DATA / f"v{version}.0-local-strict"
 
-    def _unknown(self, version: str, api_version: str, kind: str) -> str:
+    def unknown(self, version: str, api_version: str, kind: str) -> Problem:
+        """The problem of a kind without a schema (see the module docstring), at the path `kind`."""
+        key = (version, api_version, kind)
+        with self._lock:
+            if key not in self._unknowns:
+                self._unknowns[key] = self._unknown(version, api_version, kind)
+            return self._unknowns[key]
+
+    def _unknown(self, version: str, api_version: str, kind: str) -> Problem:
         if version not in supported_versions():
-            return f"no schemas for Kubernetes {version} (this install knows {', '.join(supported_versions())})"
+            return Problem(("kind",), f"no schemas for Kubernetes {version} (this install knows "
+                                      f"{', '.join(supported_versions())})", "K8S-UNKNOWN-KIND")
         group = api_version.rpartition("/")[0]
-        served = sorted(
-            f"{g.get('group') + '/' if g.get('group') else ''}{g.get('version')}"
-            for entry in self._version_dir(version).iterdir()
-            if _CORE_GROUPS.match(group or "core") and entry.name.startswith(f"{kind.lower()}-")
-            for g in json.loads(entry.read_text(encoding="utf-8")).get("x-kubernetes-group-version-kind", [])
-            if g.get("kind") == kind
-        )
+        crd_versions = sorted(key.split("|")[0] for key in self.crds
+                              if key.endswith(f"|{kind}") and group_of(key.split("|")[0]) == group)
+        if crd_versions:
+            return Problem(("kind",), f"{kind} {api_version} is not served by its CRD's schema in {SHOWN}/crds; "
+                                      f"use {' or '.join(crd_versions)}", "K8S-UNKNOWN-KIND")
+        if not _kubernetes_group(group):
+            return Problem(("kind",), f"no schema for the custom resource kind {kind} ({api_version}), so it is "
+                                      f"not validated; {ADD_CRD_HINT}", "K8S-UNKNOWN-CRD", "warning")
+        served = sorted({gv for gv, k in _served(version) if k == kind})
         if served:
-            return f"{kind} {api_version} is not served by Kubernetes {version}; use {' or '.join(served)}"
-        return f"unknown kind {kind} ({api_version}): not in Kubernetes {version} and no CRD schema in {SHOWN}/crds"
+            when = _removed_in(version, api_version, kind)
+            return Problem(("kind",), f"{kind} {api_version} is not served by Kubernetes {version}{when}; "
+                                      f"use {' or '.join(served)}", "K8S-UNKNOWN-KIND")
+        if kind in _GONE and group in ("extensions", "policy", "settings.k8s.io"):
+            removed, advice = _GONE[kind]
+            return Problem(("kind",), f"{kind} was removed in Kubernetes {removed} and has no replacement kind; "
+                                      f"{advice}", "K8S-UNKNOWN-KIND")
+        when = _removed_in(version, api_version, kind)
+        if when:
+            return Problem(("kind",), f"{kind} {api_version} is not served by Kubernetes {version}{when}",
+                           "K8S-UNKNOWN-KIND")
+        return Problem(("kind",), f"unknown kind {kind} ({api_version}): Kubernetes {version} has no such kind "
+                                  f"in the {group or 'core'} API group, and no CRD schema in {SHOWN}/crds names it",
+                       "K8S-UNKNOWN-KIND")
+
+
+def group_of(api_version: str) -> str:
+    """The API group of an apiVersion: `apps` for `apps/v1`, '' for `v1`."""
+    return api_version.rpartition("/")[0]
+
+
+@functools.cache
+def _served(version: str) -> frozenset[tuple[str, str]]:
+    """(apiVersion, kind) of every kind Kubernetes `version` serves, from its bundled definitions."""
+    data = json.loads((_K8S_DATA / f"v{version}.0-local-strict" / "_definitions.json").read_text(encoding="utf-8"))
+    found = set()
+    for definition in data.get("$defs", {}).values():
+        gvks = definition.get("x-kubernetes-group-version-kind", []) if isinstance(definition, dict) else []
+        if len(gvks) != 1:  # DeleteOptions, WatchEvent: one entry per API group, not a kind of any
+            continue
+        group, ver, kind = gvks[0].get("group", ""), gvks[0].get("version", ""), gvks[0].get("kind", "")
+        found.add((f"{group}/{ver}" if group else ver, kind))
+    return frozenset(found)
+
+
+@functools.cache
+def _kubernetes_groups() -> frozenset[str]:
+    """Every API group some bundled Kubernetes version serves."""
+    return frozenset(group_of(gv) for version in supported_versions() for gv, _ in _served(version))
+
+
+def _kubernetes_group(group: str) -> bool:
+    """Whether `group` belongs to Kubernetes itself: the core group, a name without a dot (`apps`, `extensions`),
+    or a group a bundled version serves (`networking.k8s.io`); a CRD's group always has a dot."""
+    return "." not in group or group in _kubernetes_groups()
+
+
+def _removed_in(version: str, api_version: str, kind: str) -> str:
+    """` (removed in 1.25)` or ` (served from 1.36 on)` when the bundled versions tell, else ''."""
+    serving = [v for v in supported_versions() if (api_version, kind) in _served(v)]
+    if not serving:
+        return ""
+    numbers = [tuple(int(p) for p in v.split(".")) for v in serving]
+    wanted = tuple(int(p) for p in version.split("."))
+    if max(numbers) < wanted:
+        last = max(numbers)
+        return f" (removed in {last[0]}.{last[1] + 1})"
+    if min(numbers) > wanted:
+        return f" (served from {min(serving, key=lambda v: tuple(int(p) for p in v.split('.')))} on)"
+    return ""
 
 
 def _inline(node: Any, definitions: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:

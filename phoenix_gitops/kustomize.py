@@ -268,6 +268,8 @@ def _build_env() -> dict[str, str]:
 
 
 def _repo_root(overlay: Overlay) -> str:
+    if overlay.rel in ("", "."):  # the overlay is the root itself (`lint .` in a kustomization's folder)
+        return str(overlay.path)
     return str(overlay.path)[: -len(overlay.rel) - 1] or os.sep
 
 

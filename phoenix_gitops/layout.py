@@ -5,7 +5,7 @@ The one module that knows the folder conventions:
                                              (data/schemas/environment.schema.json); every folder under
                                              overlays/ is an environment and must have one
     overlays/<env>/<app>/kustomization.yaml  one overlay per app, declared in the environment file
-    rendered/<env>/<app>/manifest.yaml       what `render` writes
+    rendered/<env>/<app>/<phase>/manifest.yaml  what `render` writes (phases.py)
     clusters/<env>/                          the Argo CD and Flux objects `render` generates per cluster
     gitops.yaml                              where Argo CD and Flux fetch the repo (data/schemas/gitops.schema.json)
 
@@ -39,6 +39,7 @@ __all__ = [
     "Repo",
     "Environment",
     "SyncPolicy",
+    "Notification",
     "RepoSettings",
     "Overlay",
     "KUSTOMIZATION_FILES",
@@ -100,10 +101,12 @@ class Overlay:
 
 @dataclass(frozen=True)
 class SyncPolicy:
-    """How Argo CD syncs an environment's Applications (`sync:` of the environment file).
+    """How the engines sync an environment's apps (`sync:` of the environment file).
 
-    `automated` false means every sync is started by a person (no `syncPolicy.automated`); under Flux it
-    suspends the environment's Kustomizations. `prune` also sets the Flux Kustomization's `prune`.
+    Both follow `branch` (None: gitops.yaml's `revision`). `automated` false means every Argo CD sync is started
+    by a person (no `syncPolicy.automated`); such an environment must follow a branch of its own, which is moved
+    to a reviewed commit to promote it: Flux, which has no manual sync, applies what that branch points at.
+    `prune` also sets the Flux Kustomizations' `prune`.
     """
 
     automated: bool = True
@@ -112,6 +115,21 @@ class SyncPolicy:
     """Delete cluster objects that left the rendered output."""
     self_heal: bool = True
     """Argo CD reverts changes made on the cluster outside Git (with automated sync only)."""
+    branch: str | None = None
+    """The branch this environment follows instead of the repository's `revision` (`sync.branch`)."""
+
+
+@dataclass(frozen=True)
+class Notification:
+    """Where an environment's failed syncs, failed health and failed migrations are reported (`notifications:`)."""
+
+    name: str
+    provider: str
+    """One of the environment schema's providers: slack, msteams, googlechat, ..."""
+    channel: str
+    """The provider's recipient: a channel, room, chat ID, team or service."""
+    secret_name: str
+    """Flux: the Secret (in the Flux namespace) with the provider's address or token."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +198,8 @@ class Environment:
     """`argocd.syncWindows` of the environment file: when Argo CD may (allow) or must not (deny) sync."""
     roles: tuple[Mapping[str, Any], ...] = ()
     """`argocd.roles` of the environment file: who may do what with the environment's Applications."""
+    notifications: tuple[Notification, ...] = ()
+    """`notifications:` of the environment file, in file order."""
     doc: Document | None = field(default=None, compare=False, repr=False)
     """The environment file as loaded (for the lines of its entries)."""
 
@@ -303,6 +323,24 @@ class Repo:
             if isinstance(value, str) and value != name:
                 found.append(Finding("SRC-ENVIRONMENT", "error", f"$.name: {value!r} must equal the folder name "
                                      f"{name!r}", rel, *doc.position(("name",)), env=name))
+            sync = data.get("sync")
+            if isinstance(sync, dict) and sync.get("automated") is False and "branch" not in sync:
+                found.append(Finding("SRC-ENVIRONMENT", "error", "$.sync.automated: false, but no sync.branch: "
+                                     "an environment synced by hand must follow a branch of its own (e.g. deploy/"
+                                     f"{name}) that is moved to a reviewed commit to promote it; Flux, which has no "
+                                     "manual sync, would otherwise apply every commit of the main branch", rel,
+                                     *doc.position(("sync", "automated")), env=name))
+            seen: set[str] = set()
+            notifications = data.get("notifications")
+            for index, entry in enumerate(notifications if isinstance(notifications, list) else []):
+                label = entry.get("name") if isinstance(entry, dict) else None
+                if not isinstance(label, str):
+                    continue
+                if label in seen:
+                    found.append(Finding("SRC-ENVIRONMENT", "error", f"$.notifications[{index}].name: {label!r} "
+                                         "is used twice; each entry names its own Flux Provider and Alert", rel,
+                                         *doc.position(("notifications", index, "name")), env=name))
+                seen.add(label)
             windows = data.get("argocd", {}).get("syncWindows") if isinstance(data.get("argocd"), dict) else None
             for index, window in enumerate(windows if isinstance(windows, list) else []):
                 schedule = window.get("schedule") if isinstance(window, dict) else None
@@ -329,7 +367,10 @@ class Repo:
                 automated=sync.get("automated", True),
                 prune=sync.get("prune", True),
                 self_heal=sync.get("selfHeal", True),
+                branch=sync.get("branch"),
             ),
+            notifications=tuple(Notification(n["name"], n["provider"], n["channel"], n["secretName"])
+                                for n in data.get("notifications", [])),
             apps={app: tuple(entry["namespaces"]) for app, entry in data.get("apps", {}).items()},
             sync_windows=tuple(data.get("argocd", {}).get("syncWindows", [])),
             roles=tuple(data.get("argocd", {}).get("roles", [])),

@@ -1,4 +1,7 @@
-"""Render overlays into `rendered/<env>/<app>/manifest.yaml`: atomically, deterministically, under a lock.
+"""Render overlays into `rendered/<env>/<app>/<phase>/manifest.yaml`: atomically, deterministically, locked.
+
+Each app's build is written in two phases (`phases.py`): `prepare/` (config, secrets, Services, the migration
+Job, ...) and `release/` (the workloads), so that Flux can apply the release only after the migration finished.
 
 Every overlay of the selected environments is built first (in parallel). Only when all of them built does
 anything change on disk, and then all of it or nothing: every changed output folder of every selected environment
@@ -10,7 +13,7 @@ is left; a render killed outright is cleaned up by the next one.
 Usage:
     repo = Repo(Path("."))
     result = render(repo, repo.select_envs("prod"), find_kustomize())
-    result.changed        # ('rendered/prod/api/manifest.yaml',) or () when nothing changed
+    result.changed        # ('rendered/prod/api/release/manifest.yaml',) or () when nothing changed
     render(repo, envs, kz, check=True).changed   # writes nothing; non-empty means stale
 """
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import bootstrap
+from . import bootstrap, phases
 from .cache import RunCache
 from .check import CheckReport, run_check
 from .errors import GitopsError, InputError, ToolError
@@ -63,11 +66,12 @@ def header(overlay: Overlay, kustomize_version: str) -> str:
 
 
 def outputs_of(report: CheckReport, kustomize_version: str) -> dict[str, Files]:
-    """The files each environment renders to: {env name: {"<app>/manifest.yaml": bytes}}."""
+    """The files each environment renders to: {env name: {"<app>/<phase>/manifest.yaml": bytes}}."""
     return {
         env: {
-            f"{r.overlay.app}/{MANIFEST}": (header(r.overlay, kustomize_version) + r.text.rstrip("\n") + "\n").encode()
-            for r in rendered
+            f"{r.overlay.app}/{phase}/{MANIFEST}": (header(r.overlay, kustomize_version) + text.rstrip("\n")
+                                                    + "\n").encode()
+            for r in rendered for phase, text in phases.split(r).items()
         }
         for env, rendered in report.rendered.items()
     }

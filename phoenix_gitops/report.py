@@ -11,8 +11,16 @@ and each hidden finding as a SARIF result carrying an `inSource` suppression wit
 says likewise where the rules did not run (`CheckReport.skipped`): the text summary, `rulesSkipped` (JSON), the
 app's JUnit output, a `::warning` (GitHub), a list under the Markdown table, SARIF tool notifications.
 
+Identical findings about a rendered resource (same rule, severity, message, environment, app and resource; only
+the place differs, e.g. one missing Secret referenced 14 times) are one line with a count in text and Markdown
+(`... (14 times)`, at the first place) and one JSON entry with `count` and every place in `locations`; GitHub,
+SARIF and JUnit keep one annotation or result per place. Every workload the rules classified, and the rule families
+that applied to it, is listed in JSON (`workloads`), counted in the summary line (`summary_lines`: "N Phoenix
+workloads, M other workloads") and under the Markdown table.
+
 Usage:
     print(format_report(report, "sarif"))
+    summary_lines(report)           # ['2 Phoenix workloads (1 web, 1 migration), 1 other workload']
 """
 from __future__ import annotations
 
@@ -26,8 +34,9 @@ from .check import ACROSS, CheckReport
 from .findings import Finding, Located
 from .rules.policy import SKIP
 from .rules.registry import PROFILES
+from .rules.workloads import summary_counts
 
-__all__ = ["FORMATS", "format_report", "INFORMATION_URI", "DOCS_URI"]
+__all__ = ["FORMATS", "format_report", "INFORMATION_URI", "DOCS_URI", "grouped", "summary_lines"]
 
 TOOL = "phoenix-gitops"
 JSON_SCHEMA_VERSION = 1
@@ -51,25 +60,55 @@ def format_report(report: CheckReport, fmt: str) -> str:
     return FORMATS[fmt](report)
 
 
+def grouped(findings: list[Finding]) -> list[tuple[Finding, list[Finding]]]:
+    """Findings about a rendered resource that differ only in their place, together: (the first, all of them), in
+    the order of the first. Findings about no resource (a file, a folder) each stay on their own."""
+    groups: dict[tuple[object, ...], list[Finding]] = {}
+    for index, finding in enumerate(findings):
+        key = (finding.rule, finding.severity, finding.message, finding.env, finding.app, finding.resource)
+        groups.setdefault(key if finding.resource else (index,), []).append(finding)
+    return [(members[0], members) for members in groups.values()]
+
+
+def _times(finding: Finding, count: int) -> str:
+    """The message of a group of `count` findings."""
+    return finding.message if count == 1 else f"{finding.message} ({count} times)"
+
+
+def summary_lines(report: CheckReport) -> list[str]:
+    """The workload summary: `N Phoenix workloads (roles), M other workloads (K unclassified)`; nothing when no
+    overlay's rules ran."""
+    if not report.workloads and not report.apps:
+        return []
+    phoenix, other, roles = summary_counts(report.workloads)
+    unclassified = sum(1 for w in report.workloads if w.get("unclassified"))
+    line = f"{phoenix} Phoenix workload{'s' * (phoenix != 1)}"
+    if roles:
+        line += f" ({', '.join(f'{count} {role}' for role, count in roles.items())})"
+    line += f", {other} other workload{'s' * (other != 1)}"
+    if unclassified:
+        line += f" ({unclassified} with Phoenix signals but unclassified: PHX-UNCLASSIFIED)"
+    return [line]
+
+
 def as_text(report: CheckReport) -> str:
-    """One finding per line, sorted: `path:line:col: severity RULE-ID message [env/app kind/name]`; then one
+    """One finding per line, sorted: `path:line:col: severity RULE-ID message [env/app kind/name]` (identical
+    findings at several places once, at the first, with ` (N times)` after the message); then one
     `path:line:col: suppressed RULE-IDS (N finding(s)): reason [env/app kind/name]` line per suppression."""
-    return "".join(f"{item}\n" for item in [*report.findings, *report.suppressions])
+    lines = [f"{f.location}: {f.severity} {f.rule} {_times(f, len(group))}{f.context}"
+             for f, group in grouped(report.findings)]
+    return "".join(f"{line}\n" for line in [*lines, *map(str, report.suppressions)])
 
 
 def as_json(report: CheckReport) -> str:
-    """A stable document:
-    {version, tool, findings: [...], environments: [...], toolErrors: [...], suppressions: [...]}."""
+    """A stable document: {version, tool, findings: [...], environments: [...], toolErrors: [...],
+    rulesSkipped: [...], suppressions: [...], workloads: [...]}. A finding found at several places is one entry
+    with `count` and `locations`; a workload is {env, app, resource, namespace, phoenix, role, container,
+    servingPort, clustered, evidence, rules (the rule families that applied), unclassified (why, or null)}."""
     document = {
         "version": JSON_SCHEMA_VERSION,
         "tool": {"name": TOOL, "version": __version__},
-        "findings": [
-            {
-                "rule": f.rule, "severity": f.severity, "message": f.message, "path": f.path,
-                "line": f.line, "column": f.col, "env": f.env, "app": f.app, "resource": f.resource,
-            }
-            for f in report.findings
-        ],
+        "findings": [_json_finding(f, group) for f, group in grouped(report.findings)],
         "environments": [vars(summary) for summary in report.summaries],
         "toolErrors": report.tool_errors,
         "rulesSkipped": [{"what": what, "reason": reason} for what, reason in report.skipped.items()],
@@ -80,8 +119,21 @@ def as_json(report: CheckReport) -> str:
             }
             for s in report.suppressions
         ],
+        "workloads": report.workloads,
     }
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+def _json_finding(f: Finding, group: list[Finding]) -> dict[str, object]:
+    """A JSON finding; one found at several places also has `count` and every place in `locations`."""
+    entry: dict[str, object] = {
+        "rule": f.rule, "severity": f.severity, "message": f.message, "path": f.path,
+        "line": f.line, "column": f.col, "env": f.env, "app": f.app, "resource": f.resource,
+    }
+    if len(group) > 1:
+        entry["count"] = len(group)
+        entry["locations"] = [{"path": g.path, "line": g.line, "column": g.col} for g in group]
+    return entry
 
 
 def as_junit(report: CheckReport) -> str:
@@ -250,6 +302,7 @@ def as_markdown(report: CheckReport) -> str:
         out.append(f"| {s.env} | {s.cluster} | {s.kubernetes_version} | {s.apps} | {s.resources} | {s.errors} "
                    f"| {s.warnings} |")
     out.append("")
+    out += [*(_md(line) for line in summary_lines(report)), ""] if summary_lines(report) else []
     if report.skipped:
         out += ["**Not checked by the rules** (an earlier stage found an error):", ""]
         out += [f"- {_md(line)}" for line in report.skipped_lines()]
@@ -269,8 +322,8 @@ def as_markdown(report: CheckReport) -> str:
         errors = sum(f.severity == "error" for f in findings)
         out += [f"<details><summary><b>{env}</b>: {errors} error(s), {len(findings) - errors} other</summary>", "",
                 "| where | severity | rule | message | resource |", "|---|---|---|---|---|"]
-        for f in findings:
-            out.append(f"| `{_md(f.location)}` | {f.severity} | {f.rule} | {_md(f.message)} "
+        for f, group in grouped(findings):
+            out.append(f"| `{_md(f.location)}` | {f.severity} | {f.rule} | {_md(_times(f, len(group)))} "
                        f"| {_md(f.resource or '')} |")
         out += ["", "</details>", ""]
     if report.suppressions:

@@ -8,7 +8,10 @@ A value is a secret when
   or a credential in a query string (`?private_token=`, `access_token`, `token`, `password`, `sig`,
   `X-Amz-Signature`, ... as `CREDENTIAL_PARAMETERS` lists);
 - it contains a long run of base64 or hex characters whose Shannon entropy is over the limit (detect-secrets'
-  measure and defaults: 4.5 bits per character for base64, 3.0 for hex, runs of at least 20 characters).
+  measure and defaults: 4.5 bits per character for base64, 3.0 for hex, runs of at least 20 characters). Public
+  material that looks random is not measured: PEM certificates and public keys (a PEM private key is), SSH public
+  keys, git commit IDs (40 lowercase hex characters standing alone), and hex digests under a name that says what
+  they are (`GIT_SHA`, `checksum/config`, `CONFIG_HASH`, ...).
 
 Only the standard library: anything may import this module.
 
@@ -17,6 +20,7 @@ Usage:
     detector = SecretDetector()                               # the shipped policy's names and detect-secrets' limits
     detector.is_secret_name("DB_PASS")                        # True
     detector.token_kind("AKIA" + "A" * 16)                    # 'an AWS access key ID'
+    detector.high_entropy("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b")   # None: a git commit ID
     detector.redact("postgres://app:hunter2@db/app")          # 'postgres://<masked>@db/app'
     detector.redact("https://git.example.org/x?private_token=abc")  # 'https://git.example.org/x?private_token=<masked>'
 """
@@ -32,7 +36,7 @@ from typing import Any
 
 __all__ = [
     "SecretDetector", "Entropy", "DEFAULT_SECRET_NAMES", "TOKEN_FORMATS", "CREDENTIAL_PARAMETERS", "BASE64_CHARS",
-    "HEX_CHARS", "MASK", "entropy", "is_literal", "merge_spans",
+    "HEX_CHARS", "MASK", "DIGEST_WORDS", "entropy", "is_literal", "merge_spans", "digest_name",
 ]
 
 DEFAULT_SECRET_NAMES = (
@@ -64,8 +68,9 @@ CREDENTIAL_PARAMETERS = (
 )
 """Query parameters whose value is a credential (compared case-insensitively): `https://host/x?private_token=...`."""
 
-_REFERENCE = re.compile(r"\$\([A-Za-z_][A-Za-z0-9_]*\)|\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-"""`$(VAR)` (Kubernetes dependent variables) and `${VAR}` references: not literal values."""
+_REFERENCE = re.compile(r"\$\([A-Za-z_][A-Za-z0-9_]*\)|\$\{[A-Za-z_][A-Za-z0-9_]*\}|\{\{.*?\}\}", re.S)
+"""`$(VAR)` (Kubernetes dependent variables), `${VAR}` references and `{{ ... }}` templates (an ExternalSecret's
+`{{ .password }}`): not literal values."""
 _URL_USERINFO = re.compile(
     r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>(?P<user>[^\s/@:]*)(?::(?P<password>[^\s/@]*))?)@"
 )
@@ -77,6 +82,17 @@ _DIGEST = re.compile(r"sha(?:256|384|512):[0-9a-fA-F]{32,}")
 _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 _ENC = re.compile(r"ENC\[[^\]]*\]")
 _CANDIDATE = re.compile(r"[A-Za-z0-9+/=_-]+")
+_PEM_BLOCK = re.compile(r"-----BEGIN (?P<label>[A-Z0-9 ]+)-----.*?-----END (?P=label)-----", re.S)
+_SSH_PUBLIC_KEY = re.compile(
+    r"\b(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp\d+|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)"
+    r"\s+AAAA[0-9A-Za-z+/]+=*"
+)
+_GIT_ID = re.compile(r"(?<![0-9A-Za-z+/=_-])[0-9a-f]{40}(?![0-9A-Za-z+/=_-])")
+"""A git commit (or tree, blob) ID: 40 lowercase hex characters standing alone."""
+DIGEST_WORDS = frozenset({"HASH", "CHECKSUM", "DIGEST", "SHA", "SHA1", "SHA256", "SHA512", "MD5", "COMMIT",
+                          "REVISION", "REV", "ETAG", "FINGERPRINT"})
+"""Words of a name that say its hex value is a digest (`GIT_SHA`, `checksum/config`, `CONFIG_HASH`), not a key."""
+_NAME_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
 def entropy(text: str, charset: str) -> float:
@@ -174,16 +190,29 @@ class SecretDetector:
         `CREDENTIAL_PARAMETERS` lists; a `$(VAR)` value is none). Each match's `value` group spans what to hide."""
         return [m for m in _QUERY_CREDENTIAL.finditer(value) if is_literal(m.group("value"))]
 
-    def high_entropy(self, value: str) -> Entropy | None:
+    def high_entropy(self, value: str, name: str = "") -> Entropy | None:
         """The first run of base64/hex characters in `value` over the entropy limit, or None.
 
-        Runs shorter than `min_length` are not measured, nor `$(VAR)` references, `sha256:` digests, UUIDs and
-        SOPS `ENC[...]` values; all-digit runs get detect-secrets' numeric adjustment."""
+        Runs shorter than `min_length` are not measured, nor `$(VAR)` references and `{{ ... }}` templates,
+        `sha256:` digests, UUIDs, SOPS `ENC[...]` values, PEM certificates and public keys (not private keys), SSH
+        public keys and git commit IDs; nor hex runs when `name` (the variable, key or annotation holding the value)
+        says it is a digest (`digest_name`) and is no secret name. All-digit runs get detect-secrets' numeric
+        adjustment.
+
+        >>> SecretDetector().high_entropy("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b9f86d081", "CONFIG_HASH") is None
+        True
+        """
         cleaned = _ENC.sub(" ", _UUID.sub(" ", _DIGEST.sub(" ", _REFERENCE.sub(" ", value))))
+        if "-----BEGIN" in cleaned:
+            cleaned = _PEM_BLOCK.sub(lambda m: m.group(0) if "PRIVATE" in m.group("label") else " ", cleaned)
+        cleaned = _GIT_ID.sub(" ", _SSH_PUBLIC_KEY.sub(" ", cleaned))
+        digest = bool(name) and digest_name(name) and not self.is_secret_name(name)
         for candidate in _CANDIDATE.findall(cleaned):
             if len(candidate) < self.min_length:
                 continue
             if all(c in HEX_CHARS for c in candidate):
+                if digest:
+                    continue
                 score = entropy(candidate, HEX_CHARS)
                 if candidate.isdigit():
                     score -= 1.2 / math.log2(len(candidate))
@@ -196,7 +225,7 @@ class SecretDetector:
 
     def is_secret_value(self, name: str, value: Any) -> bool:
         """Whether the value of variable or key `name` is a secret as a whole: by its name, or by its entropy."""
-        return self.is_secret_name(name) or (isinstance(value, str) and self.high_entropy(value) is not None)
+        return self.is_secret_name(name) or (isinstance(value, str) and self.high_entropy(value, name) is not None)
 
     def secrets_in(self, value: str) -> list[str]:
         """The parts of `value` that are secrets by their shape (tokens, private keys, URL credentials), in order."""
@@ -227,6 +256,16 @@ class SecretDetector:
         if "=" in value:
             spans += [m.span("value") for m in self.query_credentials(value)]
         return merge_spans(spans)
+
+
+def digest_name(name: str) -> bool:
+    """Whether `name` says its value is a digest: one of its words (split at `_`, `-`, `.`, `/` and camelCase) is
+    in `DIGEST_WORDS`.
+
+    >>> [digest_name(n) for n in ("GIT_SHA", "checksum/config", "buildCommit", "SHARED_KEY", "API_KEY")]
+    [True, True, True, False, False]
+    """
+    return any(word.upper() in DIGEST_WORDS for word in _NAME_WORD.findall(name))
 
 
 def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -3,9 +3,10 @@
 A rendered resource carries kustomize's origin annotation (the file it came from). A field may also have been
 set by a patch of an overlay on the way. The patches are searched first, outermost overlay first; the
 first one that contains the whole field path wins. Otherwise the origin file's document of the same kind is
-searched and the deepest part of the path it contains gives the line. List items are matched by `name` (or
-`containerPort`, `mountPath`, `port`: `merge_keys`) as Kubernetes merges them, so a reordered list still finds
-its item. Values from generators (`configMapGenerator` literals) are found in the kustomization that wrote them,
+searched and the deepest part of the path it contains gives the line. List items are matched by their merge key as
+Kubernetes merges them (`name`; container ports by `containerPort` even when they are named, Service ports by
+`port`, volume mounts by `mountPath`), so a reordered list, or a patch that names a port by its number only, still
+finds its item. Values from generators (`configMapGenerator` literals) are found in the kustomization that wrote them,
 and a namespace that a kustomization's `namespace:` gave (outermost first) at that field.
 
 Usage:
@@ -106,16 +107,32 @@ def _name_matches(doc: Document, rendered_name: str) -> bool:
     return bool(name) and str(name) in rendered_name
 
 
+_PATCH_MERGE_KEYS = {"ports": ("containerPort", "port"), "volumeMounts": ("mountPath",),
+                     "volumeDevices": ("devicePath",)}
+"""The strategic-merge keys of lists whose items also have a `name` that is not their merge key: container ports
+merge by `containerPort` (Service ports by `port`), volume mounts by `mountPath`."""
+
+
+def _merge_key(parent: str | int | None, item: Any) -> str | None:
+    """The key that identifies `item` in the list under field `parent` the way a strategic merge matches it."""
+    for key in _PATCH_MERGE_KEYS.get(parent, ()) if isinstance(parent, str) else ():
+        if isinstance(item, dict) and key in item:
+            return key
+    return item_key(item)
+
+
 def _walk(source: Any, rendered: Any, path: JsonPath) -> JsonPath:
     """The longest prefix of `path` present in `source`, translated to source indexes."""
     found: JsonPath = ()
+    parent: str | int | None = None
     for part in path:
         if isinstance(part, int):
             if not (isinstance(source, list) and isinstance(rendered, list) and part < len(rendered)):
                 break
             item = rendered[part]
-            if item_key(item) is not None:
-                index = matching_index(source, item)
+            key = _merge_key(parent, item)
+            if key is not None:
+                index = matching_index(source, item, key)
             elif part < len(source):
                 index = part
             else:
@@ -129,6 +146,7 @@ def _walk(source: Any, rendered: Any, path: JsonPath) -> JsonPath:
             source = source[part]
             rendered = rendered.get(part) if isinstance(rendered, dict) else None
             found = found + (part,)
+        parent = part
     return found
 
 

@@ -11,7 +11,8 @@ working tree's file (the nearest line still there for something removed), saying
   `spreadTopologyKeys`; removed from `forbiddenKinds`, `secretNames`, `placeholderHosts`, `networkPolicyTypes`;
   `replicas.<profile>.min` lowered; an `entropy` limit raised);
 - environment files: a namespace added to an app under `apps:` (a new app, or a new environment file, adds all of
-  its namespaces), an entry removed from `reservedNamespaces`, a sync setting loosened (`automated`, `prune`,
+  its namespaces), an entry removed from `reservedNamespaces`, `sync.branch` changed or removed, a notification
+  removed, a sync setting loosened (`automated`, `prune`,
   `selfHeal` from false to true, or removed: their default is true), `server` or `cluster` changed, a new
   environment, an Argo CD sync window removed or opened to manual syncs, a role given more groups or actions (or
   a new role);
@@ -370,6 +371,15 @@ def _environment_weakenings(old: dict[str, Any] | None, new: dict[str, Any]) -> 
                 change = ("loosened from false to true" if key in new_sync
                           else "removed (was false; the default is true)")
                 yield _Weakening(("sync", key), f"{change}: {meaning}")
+        if "branch" in old_sync and old_sync.get("branch") != new_sync.get("branch"):
+            after = f"changed to {new_sync['branch']}" if "branch" in new_sync else "removed"
+            yield _Weakening(("sync", "branch") if "branch" in new_sync else ("sync",),
+                             f"{after} (was {old_sync['branch']}): the environment now deploys commits that were "
+                             "not promoted to it")
+        for entry in (_mapping(n) for n in as_list(old.get("notifications"))):
+            if not any(_mapping(n).get("name") == entry.get("name") for n in as_list(new.get("notifications"))):
+                yield _Weakening(("notifications",), f"notification {entry.get('name')!r} removed: failed syncs "
+                                 f"and migrations no longer reach {entry.get('channel')}")
         yield from _removed(("reservedNamespaces",), _strings(old.get("reservedNamespaces")),
                             _strings(new.get("reservedNamespaces")), "apps may now use it")
         yield from _argocd_weakenings(_mapping(old.get("argocd")), _mapping(new.get("argocd")))

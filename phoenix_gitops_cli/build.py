@@ -4,11 +4,13 @@ Usage:
     invoke render env=prod          # also `render prod`, `render --env prod`; `render all` for every one
     invoke render all --check       # write nothing; exit 3 when rendered/ is stale
     invoke check --format sarif     # every environment unless one is named
+    invoke lint k8s/ deploy/overlays/prod --profile staging   # manifests anywhere (see phoenix_gitops/lint.py)
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -17,6 +19,7 @@ from rich.table import Table
 from phoenix_gitops import cache as caching
 from phoenix_gitops import check as checking
 from phoenix_gitops import errors, kustomize, layout, report, signals, weakening
+from phoenix_gitops import lint as linting
 from phoenix_gitops import render as rendering
 from phoenix_gitops.findings import sort_findings
 
@@ -26,7 +29,7 @@ from .flags import ALL_ENVS_HELP, JOBS_HELP, task
 from .interrupts import interrupted_saying
 from .settings import NOT_GIVEN, Settings
 
-__all__ = ["check", "render"]
+__all__ = ["check", "lint", "render"]
 
 RENDER_INTERRUPTED = "rendered/ and clusters/ are unchanged"
 CACHE_HELP = "Reuse results of overlays whose input files did not change (default on; --no-cache)."
@@ -44,8 +47,8 @@ def _cache(repo: layout.Repo, kz: kustomize.Kustomize, use: bool) -> Iterator[ca
             stderr.print(f"warning: {line}", markup=False)
 
 
-def _summary(summaries: list[checking.EnvSummary]) -> Table:
-    table = Table("env", "cluster", "Kubernetes", "apps", "resources", "errors", "warnings", title="check summary")
+def _summary(summaries: list[checking.EnvSummary], title: str = "check summary") -> Table:
+    table = Table("env", "cluster", "Kubernetes", "apps", "resources", "errors", "warnings", title=title)
     for s in summaries:
         table.add_row(s.env, s.cluster, s.kubernetes_version, str(s.apps), str(s.resources),
                       f"[red]{s.errors}[/]" if s.errors else "0", f"[yellow]{s.warnings}[/]" if s.warnings else "0")
@@ -63,7 +66,7 @@ def _summary(summaries: list[checking.EnvSummary]) -> Table:
 )
 @exits(interrupted=RENDER_INTERRUPTED)
 def render(c: Context, env: str = layout.ALL, check: bool = False, jobs: int = NOT_GIVEN, cache: bool = True) -> None:
-    """Render overlays/<env>/<app> into rendered/<env>/<app>/manifest.yaml, atomically."""
+    """Render overlays/<env>/<app> into rendered/<env>/<app>/{prepare,release}/manifest.yaml, atomically."""
     settings = Settings.of(c)
     repo = settings.repo()
     envs = repo.select_envs(env)
@@ -122,10 +125,37 @@ def check(c: Context, env: str = layout.ALL, format: str = "text", jobs: int = N
                                     cache=run_cache, outputs=False)
     # what the change loosens in the platform-owned files (warnings, or one note outside a git checkout)
     result.findings = sort_findings([*result.findings, *weakening.find_weakenings(repo.root, settings.diff_base)])
+    _report(result, format)
+
+
+@task(
+    variadic="paths",
+    help={
+        "paths": "Files, manifest folders (read recursively) or kustomize roots, relative to the current folder.",
+        "format": f"Output format: {', '.join(report.FORMATS)}.",
+        "kubernetes_version": "Validate against this Kubernetes version's schemas (default: the newest bundled).",
+        "profile": "Severities of this profile: dev, staging or prod (default).",
+    },
+)
+@exits(interrupted="nothing was written")
+def lint(c: Context, paths: list[str] | None = None, format: str = "text", kubernetes_version: str = "",
+         profile: str = "prod") -> None:
+    """Check manifests you already have (files, folders, kustomize roots) like `check` does; exit 1 on errors."""
+    if format not in report.FORMATS:
+        raise errors.UsageError(f"unknown format {format!r}; use one of {', '.join(report.FORMATS)}")
+    settings = Settings.of(c)
+    kz = settings.kustomize()
+    result = linting.run_lint(paths or [], Path.cwd(), kz, kubernetes_version or None, profile)
+    _report(result, format, "lint summary")
+
+
+def _report(result: checking.CheckReport, format: str, title: str = "check summary") -> None:
+    """Print the report in `format` on stdout, the summary, what did not run and the tool failures (stderr for
+    a machine format); exit with the report's code when it is not 0."""
     stdout.out(report.format_report(result, format), end="")
     summary = stdout if format == "text" else stderr
-    summary.print(_summary(result.summaries))
-    for line in result.skipped_lines():
+    summary.print(_summary(result.summaries, title))
+    for line in [*report.summary_lines(result), *result.skipped_lines()]:
         summary.print(line, markup=False)
     for message in result.tool_errors:
         stderr.print(f"tool failure: {message}", markup=False)

@@ -2,6 +2,7 @@
 
 Usage:
     invoke crd-schemas --crds-dir ../shared/crds      # regenerate the CRD schemas (--check: compare only)
+    invoke crd-schemas --add cert-manager.crds.yaml   # add one more CRD's schemas (kept by regeneration)
     invoke rules-doc --check                          # docs/rules.md up to date?
     invoke test --args "-k render -x"
 """
@@ -29,13 +30,20 @@ CHECKOUT = Path(__file__).resolve().parent.parent
     help={
         "crds_dir": "Folder of upstream CustomResourceDefinition manifests, e.g. ../shared/crds.",
         "check": "Write nothing; exit 3 if the CRD schemas differ from a fresh generation.",
+        "add": "A CRD manifest (or a folder of them) whose schemas to add, leaving the others as they are.",
     },
 )
 @exits(interrupted="the CRD schemas are unchanged or completely written")
-def crd_schemas(c: Context, crds_dir: str = "", check: bool = False) -> None:
-    """Regenerate the CRD schemas (strict JSON Schemas of CRD kinds) from upstream CRD manifests."""
+def crd_schemas(c: Context, crds_dir: str = "", check: bool = False, add: str = "") -> None:
+    """Regenerate the CRD schemas (strict JSON Schemas of CRD kinds) from upstream CRD manifests, or --add more."""
+    if add:
+        if crds_dir or check:
+            raise errors.UsageError("--add adds CRDs on its own; leave out --crds-dir and --check")
+        _add_crds(add)
+        return
     if not crds_dir:
-        raise errors.UsageError("name the folder of upstream CRD manifests: --crds-dir DIR")
+        raise errors.UsageError("name the folder of upstream CRD manifests: --crds-dir DIR (or add CRDs with "
+                                "--add FILE_OR_DIR)")
     source = Path(crds_dir).resolve()
     if not source.is_dir():
         raise errors.UsageError(f"{crds_dir}: not a folder of CRD manifests")
@@ -48,6 +56,20 @@ def crd_schemas(c: Context, crds_dir: str = "", check: bool = False) -> None:
         raise Exit(f"the CRD schemas are stale; run `invoke crd-schemas --crds-dir {crds_dir}`",
                    code=errors.EXIT_STALE)
     print(f"{own_schemas.SHOWN}/crds: {'up to date' if not changed else f'{len(changed)} file(s) changed'}")
+
+
+def _add_crds(add: str) -> None:
+    source = Path(add)
+    if not source.exists():
+        raise errors.UsageError(f"{add}: no such file or folder")
+    target = own_schemas.crd_schemas_to_write()
+    with spinner("converting CRDs"):
+        changed = crds.add(source.resolve(), target, jobs=None)
+    for name in changed:
+        print(f"wrote: {own_schemas.SHOWN}/crds/{name}")
+    kinds = sorted(key.replace("|", " ") for key in crds.added_kinds(target))
+    state = "already up to date" if not changed else f"{len(changed)} file(s) changed"
+    print(f"{own_schemas.SHOWN}/crds: {state}; added kinds: {', '.join(kinds)}")
 
 
 @task(help={"check": "Write nothing; exit 3 if docs/rules.md differs from a fresh generation."})

@@ -12,9 +12,15 @@ positional has none (`ParseMachine.complete_context`). So an optional positional
 and `complete_context` is wrapped to give the unfilled optional ones their defaults first. The wrapper changes
 nothing for any other argument, and works the same under plain `invoke` and the `phoenix-gitops` program.
 
+A `variadic` positional (the last one) takes every bare word after the task name: `lint a.yaml k8s/ overlays/prod`.
+While the parser reads it has no value, so invoke keeps handing it words; `complete_context` closes it, and the
+task gets the list (none given is a parse error, like any missing positional).
+
 Usage:
     @task(optional_positionals=["env"], help={"env": "Environment ...", ...})
     def render(c, env="all", check=False, jobs=-1): ...
+    @task(variadic="paths", help={"paths": "Files or folders.", ...})
+    def lint(c, paths=None, format="text"): ...       # paths: ['a.yaml', 'k8s/']
 """
 from __future__ import annotations
 
@@ -78,14 +84,44 @@ class _OptionalPositional(_Option):
         self.set_value(arg, cast=True)
 
 
+class _VariadicPositional(_Option):
+    """The last positional, taking every bare word that follows: valueless while the parser reads (so it keeps
+    asking for more), the list of words once `close` is called."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.words: list[str] = []
+        self.open = True
+
+    @property
+    def value(self) -> Any:
+        return None if self.open or not self.words else list(self.words)
+
+    @value.setter
+    def value(self, arg: str) -> None:
+        self.set_value(arg, cast=True)
+
+    def set_value(self, value: Any, cast: bool = True) -> None:
+        if isinstance(value, str) and value.startswith("-"):
+            raise ParseError(f"No idea what {value!r} is!")  # an unknown flag where a word was due
+        self.raw_value = value
+        self.words.append(str(value))
+
+    def close(self) -> None:
+        self.open = False
+
+
 _invoke_complete_context = ParseMachine.complete_context
 
 
 def _complete_context(self: ParseMachine) -> None:
-    """invoke's `complete_context`, after giving the unfilled optional positionals their defaults."""
+    """invoke's `complete_context`, after giving the unfilled optional positionals their defaults and closing a
+    variadic one."""
     for arg in self.context.positional_args if self.context is not None else ():
         if isinstance(arg, _OptionalPositional) and arg.value is None:
             arg.set_value(arg.default, cast=False)
+        if isinstance(arg, _VariadicPositional):
+            arg.close()
     _invoke_complete_context(self)
 
 
@@ -96,9 +132,11 @@ ParseMachine.complete_context = _complete_context  # type: ignore[method-assign]
 class GitopsTask(Task[Callable[..., None]]):
     """A task whose short flags come from `SHORT_FLAGS` only, with checked numbers and `optional_positionals`."""
 
-    def __init__(self, body: Callable[..., None], optional_positionals: Iterable[str] = (), **kwargs: Any) -> None:
+    def __init__(self, body: Callable[..., None], optional_positionals: Iterable[str] = (), variadic: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(body, auto_shortflags=False, **kwargs)
         self.optional_positionals = tuple(optional_positionals)
+        self.variadic = variadic
 
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts = super().arg_opts(name, default, taken_names)
@@ -110,19 +148,21 @@ class GitopsTask(Task[Callable[..., None]]):
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
         texts = dict(self.help)  # invoke consumes the help texts; the parser is built more than once
         try:
-            return [(_OptionalPositional if arg.name in self.optional_positionals else _Option).like(arg)
+            return [(_OptionalPositional if arg.name in self.optional_positionals
+                     else _VariadicPositional if arg.name == self.variadic else _Option).like(arg)
                     for arg in super().get_arguments(ignore_unknown_help)]
         finally:
             self.help = texts
 
 
-def task(*, help: dict[str, str], positional: Iterable[str] = (),
-         optional_positionals: Iterable[str] = ()) -> Callable[[Callable[..., None]], GitopsTask]:
-    """The `@task` of this project: a GitopsTask with explicit positionals (`optional_positionals` after the others)
-    and a help text for every option."""
+def task(*, help: dict[str, str], positional: Iterable[str] = (), optional_positionals: Iterable[str] = (),
+         variadic: str | None = None) -> Callable[[Callable[..., None]], GitopsTask]:
+    """The `@task` of this project: a GitopsTask with explicit positionals (`optional_positionals` after the others,
+    then `variadic`) and a help text for every option."""
 
     def make(body: Callable[..., None]) -> GitopsTask:
-        return GitopsTask(body, optional_positionals=optional_positionals,
-                          positional=[*positional, *optional_positionals], help=help)
+        return GitopsTask(body, optional_positionals=optional_positionals, variadic=variadic,
+                          positional=[*positional, *optional_positionals, *([variadic] if variadic else [])],
+                          help=help)
 
     return make

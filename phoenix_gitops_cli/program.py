@@ -29,7 +29,7 @@ from phoenix_gitops.redaction import Redactor
 from phoenix_gitops.signals import install_interrupts, interrupts_received
 from phoenix_gitops.tempdirs import prune
 
-from .build import check, render
+from .build import check, lint, render
 from .develop import crd_schemas
 from .display import redacted_output
 from .edits import new_app, promote, set_image
@@ -42,7 +42,7 @@ from .settings import DEFAULTS, SECTION, find_repo_root
 __all__ = ["NAME", "TASKS", "GitopsProgram", "main", "namespace", "run"]
 
 NAME = "phoenix-gitops"
-TASKS: tuple[GitopsTask, ...] = (render, check, diff, history, set_image, promote, new_app, crd_schemas)
+TASKS: tuple[GitopsTask, ...] = (render, check, lint, diff, history, set_image, promote, new_app, crd_schemas)
 """The program's tasks: everything but `rules-doc` and `test`, which work on the source checkout only."""
 
 

@@ -181,6 +181,21 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
     }
 
 
+def rendered_text(root: Path, env: str, app: str) -> str:
+    """The rendered documents of one app, both phases in apply order, without their header lines."""
+    texts = [(folder / "manifest.yaml").read_text().split("\n", 1)[1]
+             for folder in (root / "rendered" / env / app / "prepare", root / "rendered" / env / app / "release")
+             if (folder / "manifest.yaml").exists()]
+    if not texts:
+        raise FileNotFoundError(f"rendered/{env}/{app}: nothing rendered")
+    return "---\n".join(texts)
+
+
+def manifests(env: str, *apps: str) -> list[str]:
+    """The rendered files of `apps` in `env` (both phases), repo-relative, sorted."""
+    return sorted(f"rendered/{env}/{app}/{phase}/manifest.yaml" for app in apps for phase in ("prepare", "release"))
+
+
 def leftovers(root: Path) -> list[str]:
     """Temp or swapped-out folders a render left in `root` (should always be empty)."""
     return sorted(p.name for p in root.iterdir() if p.name.startswith((".tmp.", ".old."))) if root.exists() else []

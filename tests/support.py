@@ -15,6 +15,7 @@ import stat
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from phoenix_gitops import bootstrap
 from phoenix_gitops.findings import Finding, sort_findings
@@ -78,8 +79,9 @@ def fake_overlay(tmp_path: Path, mode: str) -> Overlay:
 def shipped_bootstrap(env_name: str) -> dict[str, bytes]:
     """The bootstrap files of a shipped environment, generated afresh from the committed rendered/ output."""
     repo = Repo(PROJECT)
-    apps = {path.parent.name: load_rendered(path.read_text(encoding="utf-8"), path.name)
-            for path in sorted((repo.rendered / env_name).glob("*/manifest.yaml"))}
+    apps: dict[str, list[Any]] = {}
+    for path in sorted((repo.rendered / env_name).glob("*/*/manifest.yaml")):  # <app>/<phase>/manifest.yaml
+        apps.setdefault(path.parent.parent.name, []).extend(load_rendered(path.read_text(encoding="utf-8"), path.name))
     return bootstrap.env_files(repo, repo.environment(env_name), apps)
 
 

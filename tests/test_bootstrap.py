@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import PROJECT, leftovers, run_program, tree_bytes
+from conftest import PROJECT, leftovers, rendered_text, run_program, tree_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -57,16 +57,18 @@ def test_generated_manifests_validate_against_their_schemas_at_the_clusters_vers
         assert schemas.validator(version, obj["apiVersion"], obj["kind"]) is not None, rel
         assert [f"{rel}: {p.path}: {p.message}" for p in schemas.validate(obj, version)] == []
         kinds.append(obj["kind"])
-    assert sorted(set(kinds)) == ["AppProject", "Application", "ClusterRole", "ClusterRoleBinding", "GitRepository",
-                                  "Kustomization", "RoleBinding", "ServiceAccount"]
-    assert kinds.count("Application") == kinds.count("Kustomization") == kinds.count("ServiceAccount") == 2
+    notified = {"dev": [], "staging": ["Alert", "Provider"], "prod": ["Alert", "Provider"]}[env_name]
+    assert sorted(set(kinds)) == sorted(["AppProject", "Application", "ClusterRole", "ClusterRoleBinding",
+                                         "GitRepository", "Kustomization", "RoleBinding", "ServiceAccount", *notified])
+    assert kinds.count("Application") == kinds.count("ServiceAccount") == 2
+    assert kinds.count("Kustomization") == 4  # per app: prepare, release
     assert kinds.count("RoleBinding") == kinds.count("ClusterRole") == kinds.count("ClusterRoleBinding") == 2
     assert kinds.count("AppProject") == 2  # the env's project and the locked default project
 
 
 def test_the_crd_validators_are_strict_enough_to_catch_a_broken_object():
     objects = parsed(shipped_files("prod"))
-    kustomization = objects["flux/kustomization-api.yaml"]
+    kustomization = objects["flux/kustomization-api-prepare.yaml"]
     kustomization["spec"]["interval"] = "every ten minutes"
     kustomization["spec"]["targetNamspace"] = "api"
     validator = crd_validator("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
@@ -86,13 +88,17 @@ def test_files_live_under_clusters_env_with_a_generated_header():
         "argocd/application-prod-storefront.yaml",
         "argocd/appproject-default.yaml",
         "argocd/appproject-phoenix-prod.yaml",
+        "flux/alert-oncall.yaml",
         "flux/clusterrole-api-namespaces.yaml",
         "flux/clusterrole-storefront-namespaces.yaml",
         "flux/clusterrolebinding-api-namespaces.yaml",
         "flux/clusterrolebinding-storefront-namespaces.yaml",
         "flux/gitrepository.yaml",
-        "flux/kustomization-api.yaml",
-        "flux/kustomization-storefront.yaml",
+        "flux/kustomization-api-prepare.yaml",
+        "flux/kustomization-api-release.yaml",
+        "flux/kustomization-storefront-prepare.yaml",
+        "flux/kustomization-storefront-release.yaml",
+        "flux/provider-oncall.yaml",
         "flux/rolebinding-api-api.yaml",
         "flux/rolebinding-storefront-storefront.yaml",
         "flux/serviceaccount-api.yaml",
@@ -148,11 +154,16 @@ def test_applications_point_at_their_rendered_folder_on_their_own_cluster(env_na
     for app in ("api", "storefront"):
         application = objects[f"argocd/application-{env_name}-{app}.yaml"]
         assert application["metadata"]["name"] == f"phoenix-gitops-{env_name}-{app}"  # the repository's prefix
-        assert application["metadata"]["annotations"] == {"argocd.argoproj.io/manifest-generate-paths": "."}
+        channel = {"dev": None, "staging": "staging-deploys", "prod": "prod-deploys"}[env_name]
+        subscriptions = {f"notifications.argoproj.io/subscribe.{trigger}.slack": channel
+                         for trigger in ("on-sync-failed", "on-health-degraded")} if channel else {}
+        assert application["metadata"]["annotations"] == {"argocd.argoproj.io/manifest-generate-paths": ".",
+                                                          **subscriptions}
         assert application["metadata"]["namespace"] == "argocd"
         assert application["spec"]["project"] == f"phoenix-{env_name}"
-        assert application["spec"]["source"] == {
-            "repoURL": REPO_URL, "targetRevision": "main", "path": f"rendered/{env_name}/{app}",
+        assert application["spec"]["source"] == {  # both phases: Argo CD orders them by sync waves
+            "repoURL": REPO_URL, "targetRevision": "deploy/prod" if env_name == "prod" else "main",
+            "path": f"rendered/{env_name}/{app}", "directory": {"recurse": True},
         }
         assert application["spec"]["destination"] == {"server": SERVERS[env_name], "namespace": app}
 
@@ -170,7 +181,7 @@ def test_prod_syncs_manually_while_dev_and_staging_sync_automatically_with_prune
 def test_ignore_differences_on_replicas_exactly_where_an_hpa_is_rendered():
     for env_name in ENVS:
         for app in ("api", "storefront"):
-            manifest = (PROJECT / "rendered" / env_name / app / "manifest.yaml").read_text()
+            manifest = rendered_text(PROJECT, env_name, app)
             has_hpa = "\nkind: HorizontalPodAutoscaler\n" in manifest
             assert has_hpa == (env_name != "dev")
             spec = parsed(shipped_files(env_name))[f"argocd/application-{env_name}-{app}.yaml"]["spec"]
@@ -200,7 +211,7 @@ def test_app_info_takes_namespaces_from_the_environment_file_and_hpa_targets_fro
     assert info.scale_targets == (bootstrap.ScaleTarget("apps", "StatefulSet", "api", "shop-db"),)
     no_hpa = bootstrap.app_info(env, "api", load_rendered(manifest.split("---\napiVersion: autoscaling")[0], "x"))
     assert no_hpa.scale_targets == ()
-    assert bootstrap.app_info(env, "undeclared", []) == bootstrap.AppInfo("undeclared", (), ())
+    assert bootstrap.app_info(env, "undeclared", []) == bootstrap.AppInfo("undeclared", (), (), ())
 
 
 def test_app_info_reads_only_well_formed_hpa_targets():
@@ -219,7 +230,7 @@ def test_app_info_reads_only_well_formed_hpa_targets():
 def test_an_app_name_too_long_for_an_application_is_refused_before_anything_is_written():
     repo = Repo(PROJECT)
     name = "a" * 45
-    with pytest.raises(InputError, match=rf"error BOOT-NAME Argo CD Application name phoenix-gitops-prod-{name} is "
+    with pytest.raises(InputError, match=rf"error BOOT-NAME Application name phoenix-gitops-prod-{name} is "
                                          "longer than 63"):
         bootstrap.env_files(repo, repo.environment("prod"), {name: []})
 
@@ -229,18 +240,24 @@ def test_flux_kustomizations_prune_wait_time_out_and_stay_in_their_env():
         objects = parsed(shipped_files(env_name))
         source = objects["flux/gitrepository.yaml"]
         assert source["metadata"]["namespace"] == "flux-system"
-        assert source["spec"]["url"] == REPO_URL and source["spec"]["ref"] == {"branch": "main"}
+        branch = "deploy/prod" if env_name == "prod" else "main"  # prod runs only what was promoted to it
+        assert source["spec"]["url"] == REPO_URL and source["spec"]["ref"] == {"branch": branch}
         ignore = source["spec"]["ignore"].splitlines()
         assert ignore[1:] == ["/*", "!/rendered/", "/rendered/*", f"!/rendered/{env_name}/"]
         for app in ("api", "storefront"):
-            spec = objects[f"flux/kustomization-{app}.yaml"]["spec"]
-            assert spec["path"] == f"./rendered/{env_name}/{app}"
-            assert spec["sourceRef"] == {"kind": "GitRepository", "name": "phoenix-gitops"}
-            assert (spec["prune"], spec["wait"], spec["timeout"], spec["interval"]) == (True, True, "15m", "10m")
-            assert "dependsOn" not in spec and "kubeConfig" not in spec
-            assert spec.get("suspend", False) == (env_name == "prod")  # prod: a person resumes it
-            # applied as the app's own account, into its declared namespace only
-            assert (spec["serviceAccountName"], spec["targetNamespace"]) == (f"phoenix-gitops-{app}", app)
+            for phase in ("prepare", "release"):
+                spec = objects[f"flux/kustomization-{app}-{phase}.yaml"]["spec"]
+                assert spec["path"] == f"./rendered/{env_name}/{app}/{phase}"
+                assert spec["sourceRef"] == {"kind": "GitRepository", "name": "phoenix-gitops"}
+                assert (spec["prune"], spec["wait"], spec["timeout"], spec["interval"]) == (True, True, "15m", "10m")
+                assert "kubeConfig" not in spec and "suspend" not in spec  # never suspended: the branch gates prod
+                # applied as the app's own account, into its declared namespace only
+                assert (spec["serviceAccountName"], spec["targetNamespace"]) == (f"phoenix-gitops-{app}", app)
+            prepare = objects[f"flux/kustomization-{app}-prepare.yaml"]["spec"]
+            release = objects[f"flux/kustomization-{app}-release.yaml"]["spec"]
+            assert prepare["force"] is True and "dependsOn" not in prepare
+            assert prepare["healthCheckExprs"] == [bootstrap.JOB_HEALTH]
+            assert release["dependsOn"] == [{"name": f"phoenix-gitops-{app}-prepare"}] and "force" not in release
             account = objects[f"flux/serviceaccount-{app}.yaml"]["metadata"]
             assert (account["name"], account["namespace"]) == (f"phoenix-gitops-{app}", "flux-system")
             binding = objects[f"flux/rolebinding-{app}-{app}.yaml"]
@@ -257,15 +274,20 @@ def test_flux_kustomizations_prune_wait_time_out_and_stay_in_their_env():
             assert cluster_binding["roleRef"]["name"] == f"phoenix-gitops-{app}-namespaces"
 
 
-def test_the_migration_job_carries_the_flux_force_annotation_that_replaces_a_separate_kustomization():
+def test_the_migration_job_is_prepared_before_the_release_and_never_deleted_by_a_ttl():
     for env_name in ENVS:
         for app in ("api", "storefront"):
-            docs = load_file(PROJECT / "rendered" / env_name / app / "manifest.yaml")
+            docs = load_file(PROJECT / "rendered" / env_name / app / "prepare" / "manifest.yaml")
             jobs = [d.data for d in docs if d.data["kind"] == "Job"]
             assert len(jobs) == 1
             annotations = jobs[0]["metadata"]["annotations"]
             assert annotations["kustomize.toolkit.fluxcd.io/force"] == "Enabled"
             assert annotations["argocd.argoproj.io/hook"] == "Sync"
+            # a TTL would delete the finished Job; Flux would re-create it and run the migration again
+            assert "ttlSecondsAfterFinished" not in jobs[0]["spec"]
+            release = load_file(PROJECT / "rendered" / env_name / app / "release" / "manifest.yaml")
+            assert {d.data["kind"] for d in release} <= {"Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+            assert "Deployment" in {d.data["kind"] for d in release}
 
 
 # --- determinism and render integration ------------------------------------------------------------------
@@ -278,7 +300,8 @@ def test_generating_twice_gives_identical_bytes():
     infos = [bootstrap.AppInfo("b", ("b",), ()), bootstrap.AppInfo("a", ("a",), ())]
     once = bootstrap.files(env, settings_, bootstrap.objects(env, settings_, infos))
     assert once == bootstrap.files(env, settings_, bootstrap.objects(env, settings_, list(reversed(infos))))
-    assert list(once) == sorted(once) and len(once) == 15
+    # 2 projects, the repository; per app an Application, 2 Kustomizations, 4 RBAC objects; a Provider, an Alert
+    assert list(once) == sorted(once) and len(once) == 19
 
 
 def test_committed_clusters_folder_is_current():
@@ -307,13 +330,13 @@ def test_render_writes_bootstrap_files_and_check_catches_a_hand_edit(fixture_rep
         "dev/argocd/application-dev-hello.yaml",
         "dev/argocd/appproject-phoenix-dev.yaml",
         "dev/flux/gitrepository.yaml",
-        "dev/flux/kustomization-hello.yaml",
+        "dev/flux/kustomization-hello-prepare.yaml",
         "prod/argocd/application-prod-hello.yaml",
         "prod/argocd/application-prod-world.yaml",
         "prod/argocd/appproject-phoenix-prod.yaml",
         "prod/flux/gitrepository.yaml",
-        "prod/flux/kustomization-hello.yaml",
-        "prod/flux/kustomization-world.yaml",
+        "prod/flux/kustomization-hello-prepare.yaml",
+        "prod/flux/kustomization-world-prepare.yaml",
         *flux_accounts,
     ])
     project = load_file(root / "clusters/prod/argocd/appproject-phoenix-prod.yaml")[0].data
@@ -518,16 +541,16 @@ def test_names_carry_the_repository_prefix_and_gitops_yaml_can_set_it(fixture_re
     root = fixture_repo("minimal")
     assert run_program(["render", "prod"], root).code == 0
     objects = {rel: load_file(root / "clusters/prod" / rel)[0].data
-               for rel in ("argocd/application-prod-hello.yaml", "flux/kustomization-hello.yaml",
+               for rel in ("argocd/application-prod-hello.yaml", "flux/kustomization-hello-prepare.yaml",
                            "flux/gitrepository.yaml", "flux/serviceaccount-hello.yaml")}
     assert [o["metadata"]["name"] for o in objects.values()] == [  # repoURL .../acme/minimal.git
-        "minimal-prod-hello", "minimal-hello", "minimal", "minimal-hello"]
+        "minimal-prod-hello", "minimal-hello-prepare", "minimal", "minimal-hello"]
     settings = root / "gitops.yaml"
     settings.write_text(settings.read_text() + "namePrefix: team-a-\n")
     assert run_program(["render", "prod"], root).code == 0
-    kustomization = load_file(root / "clusters/prod/flux/kustomization-hello.yaml")[0].data
+    kustomization = load_file(root / "clusters/prod/flux/kustomization-hello-prepare.yaml")[0].data
     assert (kustomization["metadata"]["name"], kustomization["spec"]["sourceRef"]["name"],
-            kustomization["spec"]["serviceAccountName"]) == ("team-a-hello", "team-a", "team-a-hello")
+            kustomization["spec"]["serviceAccountName"]) == ("team-a-hello-prepare", "team-a", "team-a-hello")
     application = load_file(root / "clusters/prod/argocd/application-prod-hello.yaml")[0].data
     assert application["metadata"]["name"] == "team-a-prod-hello"
 
@@ -552,3 +575,99 @@ def test_a_bad_name_prefix_is_an_error_at_its_line(fixture_repo, prefix):
 ])
 def test_the_default_prefix_is_the_repository_name(url, prefix):
     assert prefix_of(url) == prefix
+
+
+# --- promotion by branch, notifications ----------------------------------------------------------------------
+
+NOTIFY = "notifications:\n  - {name: oncall, provider: msteams, channel: platform, secretName: teams-hook}\n"
+
+
+def test_an_environment_on_its_own_branch_is_followed_by_both_engines_and_never_suspended(fixture_repo):
+    root = fixture_repo("minimal")
+    env_file = root / "overlays/prod/environment.yaml"
+    env_file.write_text(env_file.read_text() + "sync:\n  automated: false\n  branch: release/prod\n")
+    assert run_program(["render", "all"], root).code == 0
+    flux = root / "clusters/prod/flux"
+    assert load_file(flux / "gitrepository.yaml")[0].data["spec"]["ref"] == {"branch": "release/prod"}
+    assert "suspend" not in load_file(flux / "kustomization-hello-prepare.yaml")[0].data["spec"]
+    application = load_file(root / "clusters/prod/argocd/application-prod-hello.yaml")[0].data["spec"]
+    assert application["source"]["targetRevision"] == "release/prod" and "automated" not in application["syncPolicy"]
+    dev = load_file(root / "clusters/dev/flux/gitrepository.yaml")[0].data["spec"]["ref"]
+    assert dev == {"branch": "main"}  # the others follow gitops.yaml's revision
+
+
+@pytest.mark.parametrize(("sync", "expected"), [
+    ("sync:\n  automated: false\n",
+     "overlays/prod/environment.yaml:12:3: error SRC-ENVIRONMENT $.sync.automated: false, but no sync.branch: an "
+     "environment synced by hand must follow a branch of its own (e.g. deploy/prod)"),
+    ("sync:\n  automated: false\n  branch: main\n",
+     "overlays/prod/environment.yaml:13:3: error SRC-ENVIRONMENT $.sync.branch: 'main' is the branch every merge "
+     "lands on (gitops.yaml: revision)"),
+    ("sync:\n  branch: deploy/../main\n",
+     "overlays/prod/environment.yaml:12:3: error SRC-ENVIRONMENT $.sync.branch: 'deploy/../main' does not match"),
+    ("notifications:\n  - {name: oncall, provider: carrier-pigeon, channel: roof, secretName: birds}\n",
+     "overlays/prod/environment.yaml:12:20: error SRC-ENVIRONMENT $.notifications[0].provider: 'carrier-pigeon' is "
+     "not one of ['slack', 'msteams', 'googlechat', 'webex', 'telegram', 'rocketchat', 'opsgenie', 'pagerduty']"),
+    ("notifications:\n  - {name: oncall, provider: slack, channel: a}\n",
+     "overlays/prod/environment.yaml:12:5: error SRC-ENVIRONMENT $.notifications[0]: 'secretName' is a required "
+     "property"),
+    (NOTIFY + "  - {name: oncall, provider: slack, channel: b, secretName: s}\n",
+     "overlays/prod/environment.yaml:13:6: error SRC-ENVIRONMENT $.notifications[1].name: 'oncall' is used twice"),
+], ids=["no-branch", "branch-is-main", "bad-branch", "unknown-provider", "no-secret", "same-name"])
+def test_a_bad_promotion_branch_or_notification_is_an_error_at_its_line_and_nothing_is_written(
+        fixture_repo, sync, expected):
+    root = fixture_repo("minimal")
+    env_file = root / "overlays/prod/environment.yaml"
+    env_file.write_text(env_file.read_text() + sync)
+    result = run_program(["render", "all"], root)
+    assert result.code == 1, result
+    assert expected in result.stdout + result.stderr
+    assert tree_bytes(root / "rendered") == {} and not (root / "clusters").exists()
+
+
+def test_notifications_subscribe_every_application_and_alert_on_every_kustomization(fixture_repo):
+    root = fixture_repo("minimal")
+    env_file = root / "overlays/prod/environment.yaml"
+    env_file.write_text(env_file.read_text() + NOTIFY + "  - {name: pager, provider: pagerduty, channel: phoenix, "
+                        "secretName: pd-key}\n")
+    assert run_program(["render", "all"], root).code == 0
+    application = load_file(root / "clusters/prod/argocd/application-prod-world.yaml")[0].data
+    assert {k: v for k, v in application["metadata"]["annotations"].items() if k.startswith("notifications.")} == {
+        "notifications.argoproj.io/subscribe.on-sync-failed.teams": "platform",
+        "notifications.argoproj.io/subscribe.on-health-degraded.teams": "platform",
+        "notifications.argoproj.io/subscribe.on-sync-failed.pagerdutyv2": "phoenix",
+        "notifications.argoproj.io/subscribe.on-health-degraded.pagerdutyv2": "phoenix",
+    }
+    flux = root / "clusters/prod/flux"
+    provider = load_file(flux / "provider-oncall.yaml")[0].data
+    assert provider["spec"] == {"type": "msteams", "channel": "platform", "secretRef": {"name": "teams-hook"}}
+    assert load_file(flux / "provider-pager.yaml")[0].data["spec"]["type"] == "pagerduty"
+    alert = load_file(flux / "alert-oncall.yaml")[0].data
+    assert alert["spec"]["providerRef"] == {"name": "minimal-oncall"} and alert["spec"]["eventSeverity"] == "error"
+    assert alert["spec"]["eventSources"] == [  # a failed migration fails its app's prepare Kustomization
+        {"kind": "GitRepository", "name": "minimal"},
+        {"kind": "Kustomization", "name": "minimal-hello-prepare"},
+        {"kind": "Kustomization", "name": "minimal-world-prepare"},
+    ]
+    schemas = SchemaIndex()
+    for obj in (provider, alert, application):
+        assert schemas.validator("1.34", obj["apiVersion"], obj["kind"]) is not None
+        assert schemas.validate(obj, "1.34") == []
+    assert not (root / "clusters/dev/flux/alert-oncall.yaml").exists()  # each environment its own
+
+
+@pytest.mark.parametrize("env_name", ENVS)
+def test_the_hardening_flags_leave_every_generated_flux_object_working(env_name):
+    """README: --no-cross-namespace-refs and --default-service-account work with the generated objects."""
+    objects = parsed(shipped_files(env_name))
+    flux = {rel: obj for rel, obj in objects.items() if rel.startswith("flux/")}
+    refs = []
+    for obj in flux.values():
+        spec = obj.get("spec", {})
+        assert obj["metadata"].get("namespace", "flux-system") == "flux-system" or obj["kind"] == "RoleBinding"
+        refs += [spec.get("sourceRef"), spec.get("providerRef"), *spec.get("dependsOn", []),
+                 *spec.get("eventSources", [])]
+        if obj["kind"] == "Kustomization":
+            assert spec["serviceAccountName"] == f"phoenix-gitops-{obj['metadata']['labels']['phoenix/app']}"
+    refs = [ref for ref in refs if ref is not None]
+    assert refs and all("namespace" not in ref for ref in refs)  # every reference stays in the Flux namespace

@@ -189,9 +189,11 @@ def test_an_overlay_that_needed_origins_is_built_with_them_at_once_after_a_chang
 
 
 def same_cookie_key(root):
-    """Make staging's api read prod's secret-store key, so PHX-V35 fires in staging and prod."""
+    """Make staging's api read prod's secret-store key from a store of prod's name, so PHX-V35 fires in staging and
+    prod."""
     patch = root / "overlays/staging/api/externalsecret-patch.yaml"
-    patch.write_text(patch.read_text().replace("phoenix/staging/api", "phoenix/prod/api"))
+    patch.write_text(patch.read_text().replace("phoenix/staging/api", "phoenix/prod/api")
+                     .replace("vault-staging", "vault-prod"))
 
 
 def test_rules_across_environments_get_the_origins_of_cached_overlays_they_report_on(
@@ -247,3 +249,15 @@ def test_a_check_that_wants_origins_gets_them_for_outputs_cached_without(fixture
     assert [r.origins[0] for rendered in report.rendered.values() for r in rendered] == [
         {"path": "base/hello/configmap.yaml"}, {"path": "base/hello/configmap.yaml"},
         {"path": "base/hello/configmap.yaml"}]
+
+
+@pytest.mark.parametrize("library", ["kubernetes-validate", "cel-expr-python", "jsonschema"])
+def test_the_fingerprint_changes_with_each_library_that_decides_a_result(monkeypatch, library):
+    from importlib import metadata
+
+    real = metadata.version
+    before = fingerprint("v5.8.1")
+    monkeypatch.setattr(metadata, "version", lambda name: "0.0.0-other" if name == library else real(name))
+    assert fingerprint("v5.8.1") != before
+    monkeypatch.setattr(metadata, "version", real)
+    assert fingerprint("v5.8.1") == before

@@ -132,7 +132,7 @@ def test_render_writes_the_real_bytes_and_prints_no_canary(tmp_path):
         result = run_program(command, root)
         assert_clean(result, command)
         assert result.code == 0, result
-    assert CANARY.encode() in (root / "rendered/prod/web/manifest.yaml").read_bytes()
+    assert CANARY.encode() in (root / "rendered/prod/web/prepare/manifest.yaml").read_bytes()
 
 
 def test_progress_on_a_terminal_is_redacted_too(builds, monkeypatch):

@@ -163,7 +163,7 @@ def test_json_output_of_a_broken_repo_is_stable_and_exit_1(tmp_path):
         "resource": "Deployment/web",
     }]
     assert document["environments"][0]["errors"] == 1
-    assert document["rulesSkipped"] == [{"what": "prod/web", "reason": "schema errors"}]
+    assert document["rulesSkipped"] == []  # a schema error stops no rule
 
 
 @pytest.mark.slow  # runs kustomize (no fixture marks it slow)
@@ -177,7 +177,6 @@ def test_every_finding_of_several_broken_overlays_is_reported(tmp_path):
 
 
 @pytest.mark.parametrize(("case", "reason"), [
-    ("k8s-unknown-field", "schema errors"),
     ("kustomize-build-failure", "kustomize could not build it"),
     ("yaml-duplicate-key", "its sources have errors"),
 ])
@@ -204,12 +203,13 @@ def test_a_policy_that_does_not_load_skips_every_rule_and_says_so(fixture_repo, 
 
 @pytest.mark.slow  # runs kustomize (no fixture marks it slow)
 def test_check_prints_whose_rules_did_not_run_under_the_summary(tmp_path):
-    root = broken_repo(tmp_path, "k8s-unknown-field")
+    root = broken_repo(tmp_path, "kustomize-build-failure")
     result = run_program(["check"], root)
     assert result.code == 1
-    assert result.stdout.rstrip().endswith("rules did not run for prod/web: schema errors"), result.stdout
+    assert result.stdout.rstrip().endswith("rules did not run for prod/web: kustomize could not build it"), \
+        result.stdout
     render = run_program(["render", "all"], root)
-    assert render.code == 1 and "rules did not run for prod/web: schema errors" in render.stderr
+    assert render.code == 1 and "rules did not run for prod/web: kustomize could not build it" in render.stderr
 
 
 def test_unknown_format_is_a_usage_error(fixture_repo):
@@ -257,3 +257,18 @@ def test_sops_encrypted_secret_passes_the_schema_and_plaintext_in_it_is_caught(f
     found = [str(f) for f in run_check(repo, repo.select_envs("all"), kz).findings]
     assert [line[: len(expected[0])] for line in found] == expected if expected else found == []
     assert not any("hunter2" in line for line in found)
+
+
+def test_builtin_plugin_configurations_pass_the_source_check_and_build(fixture_repo, kz):
+    root = fixture_repo("webapp")
+    web = root / "overlays/prod/web"
+    (web / "namespace.yaml").write_text("apiVersion: builtin\nkind: NamespaceTransformer\nmetadata:\n  name: ns\n"
+                                        "  namespace: web-2\n")
+    (web / "kustomization.yaml").write_text((web / "kustomization.yaml").read_text()
+                                            + "transformers:\n  - namespace.yaml\n")
+    repo = Repo(root)
+    report = run_check(repo, repo.select_envs("all"), kz)
+    assert not [f for f in report.findings if f.rule.startswith(("SRC-", "KUSTOMIZE-", "K8S-"))]
+    assert "prod/web" not in report.skipped and report.tool_errors == []
+    namespaces = {r["metadata"].get("namespace") for r in report.rendered["prod"][0].resources}
+    assert namespaces == {"web-2"}

@@ -42,17 +42,17 @@ PROJ = "argocd/appproject-phoenix-prod.yaml"
     ("rel", "change", "expected"),
     [
         (APP, lambda o: o["spec"]["destination"].update(server=SERVERS["staging"]),
-         f"clusters/prod/{APP}:20:5: error ISO-ARGO-DESTINATION $.spec.destination.server: "
+         f"clusters/prod/{APP}:24:5: error ISO-ARGO-DESTINATION $.spec.destination.server: "
          f"'{SERVERS['staging']}' is not the server of the prod cluster ('{SERVERS['prod']}') "
          "[prod Application/phoenix-gitops-prod-api]"),
         (APP, lambda o: o["spec"].update(project="phoenix-staging"),
-         f"clusters/prod/{APP}:14:3: error ISO-ARGO-PROJECT $.spec.project: 'phoenix-staging' is not the project "
+         f"clusters/prod/{APP}:16:3: error ISO-ARGO-PROJECT $.spec.project: 'phoenix-staging' is not the project "
          "of environment prod ('phoenix-prod') [prod Application/phoenix-gitops-prod-api]"),
         (APP, lambda o: o["spec"]["source"].update(path="rendered/dev/api"),
-         f"clusters/prod/{APP}:18:5: error ISO-ARGO-SOURCE $.spec.source.path: 'rendered/dev/api' is outside "
+         f"clusters/prod/{APP}:20:5: error ISO-ARGO-SOURCE $.spec.source.path: 'rendered/dev/api' is outside "
          "rendered/prod/ [prod Application/phoenix-gitops-prod-api]"),
         (APP, lambda o: o["spec"]["syncPolicy"].update(automated={"prune": True, "selfHeal": True}),
-         f"clusters/prod/{APP}:27:5: error ISO-ARGO-SYNC $.spec.syncPolicy.automated: environment prod syncs "
+         f"clusters/prod/{APP}:31:5: error ISO-ARGO-SYNC $.spec.syncPolicy.automated: environment prod syncs "
          "manually (overlays/prod/environment.yaml: sync.automated is false) "
          "[prod Application/phoenix-gitops-prod-api]"),
         (PROJ, lambda o: o["spec"]["destinations"].append({"server": SERVERS["dev"], "namespace": "api"}),
@@ -69,12 +69,13 @@ PROJ = "argocd/appproject-phoenix-prod.yaml"
         ("argocd/appproject-default.yaml", lambda o: o["spec"].update(sourceRepos=["*"]),
          "clusters/prod/argocd/appproject-default.yaml:11:3: error ISO-ARGO-DEFAULT-PROJECT $.spec.sourceRepos: "
          "the default project must stay empty so nothing can land in it [prod AppProject/default]"),
-        ("flux/kustomization-api.yaml", lambda o: o["spec"].update(path="./rendered/prod/../dev/api"),
-         "clusters/prod/flux/kustomization-api.yaml:18:3: error ISO-FLUX-PATH $.spec.path: "
-         "'./rendered/prod/../dev/api' is outside ./rendered/prod/ [prod Kustomization/phoenix-gitops-api]"),
-        ("flux/kustomization-api.yaml", lambda o: o["spec"].update(kubeConfig={"secretRef": {"name": "dev"}}),
-         "clusters/prod/flux/kustomization-api.yaml:24:3: error ISO-FLUX-CLUSTER $.spec.kubeConfig: a Kustomization "
-         "of this cluster must not apply to another cluster [prod Kustomization/phoenix-gitops-api]"),
+        ("flux/kustomization-api-prepare.yaml", lambda o: o["spec"].update(path="./rendered/prod/../dev/api"),
+         "clusters/prod/flux/kustomization-api-prepare.yaml:19:3: error ISO-FLUX-PATH $.spec.path: "
+         "'./rendered/prod/../dev/api' is outside ./rendered/prod/ [prod Kustomization/phoenix-gitops-api-prepare]"),
+        ("flux/kustomization-api-prepare.yaml", lambda o: o["spec"].update(kubeConfig={"secretRef": {"name": "dev"}}),
+         "clusters/prod/flux/kustomization-api-prepare.yaml:30:3: error ISO-FLUX-CLUSTER $.spec.kubeConfig: "
+         "a Kustomization of this cluster must not apply to another cluster "
+         "[prod Kustomization/phoenix-gitops-api-prepare]"),
         # the namespace reach is the environment file's declaration
         (PROJ, lambda o: o["spec"]["destinations"].append({"server": SERVERS["prod"], "namespace": "kube-system"}),
          f"clusters/prod/{PROJ}:20:5: error ISO-ARGO-DESTINATION $.spec.destinations[2].namespace: 'kube-system' is "
@@ -83,16 +84,16 @@ PROJ = "argocd/appproject-phoenix-prod.yaml"
          f"clusters/prod/{PROJ}:20:5: error ISO-ARGO-DESTINATION $.spec.clusterResourceWhitelist[0]: a Namespace "
          "entry without a name allows every Namespace [prod AppProject/phoenix-prod]"),
         (APP, lambda o: o["spec"]["destination"].update(namespace="storefront-x"),
-         f"clusters/prod/{APP}:21:5: error ISO-ARGO-DESTINATION $.spec.destination.namespace: 'storefront-x' is not "
+         f"clusters/prod/{APP}:25:5: error ISO-ARGO-DESTINATION $.spec.destination.namespace: 'storefront-x' is not "
          "a namespace overlays/prod/environment.yaml declares [prod Application/phoenix-gitops-prod-api]"),
-        ("flux/kustomization-api.yaml", lambda o: o["spec"].pop("serviceAccountName"),
-         "clusters/prod/flux/kustomization-api.yaml:11:1: error ISO-FLUX-ACCOUNT $.spec.serviceAccountName: None: "
-         "apply app api as its own account 'phoenix-gitops-api', whose rights reach only its declared namespaces "
-         "[prod Kustomization/phoenix-gitops-api]"),
-        ("flux/kustomization-api.yaml", lambda o: o["spec"].update(targetNamespace="storefront"),
-         "clusters/prod/flux/kustomization-api.yaml:22:3: error ISO-FLUX-ACCOUNT $.spec.targetNamespace: "
+        ("flux/kustomization-api-prepare.yaml", lambda o: o["spec"].pop("serviceAccountName"),
+         "clusters/prod/flux/kustomization-api-prepare.yaml:12:1: error ISO-FLUX-ACCOUNT $.spec.serviceAccountName: "
+         "None: apply app api as its own account 'phoenix-gitops-api', whose rights reach only its declared namespaces "
+         "[prod Kustomization/phoenix-gitops-api-prepare]"),
+        ("flux/kustomization-api-prepare.yaml", lambda o: o["spec"].update(targetNamespace="storefront"),
+         "clusters/prod/flux/kustomization-api-prepare.yaml:23:3: error ISO-FLUX-ACCOUNT $.spec.targetNamespace: "
          "'storefront' is not a namespace overlays/prod/environment.yaml declares for api "
-         "[prod Kustomization/phoenix-gitops-api]"),
+         "[prod Kustomization/phoenix-gitops-api-prepare]"),
         ("flux/rolebinding-api-api.yaml", lambda o: o["metadata"].update(namespace="kube-system"),
          "clusters/prod/flux/rolebinding-api-api.yaml:6:3: error ISO-FLUX-ACCOUNT $.metadata.namespace: a "
          "RoleBinding outside the namespaces overlays/prod/environment.yaml declares "

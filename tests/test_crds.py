@@ -82,7 +82,8 @@ def test_committed_schemas_equal_a_fresh_generation():
 
 def test_committed_index_lists_every_served_kind_with_its_scope():
     kinds = json.loads((SCHEMAS / "index.json").read_text(encoding="utf-8"))["kinds"]
-    assert len(kinds) == 16
+    added = crds.added_kinds(SCHEMAS)  # kinds added with `crd-schemas --add`, besides the upstream ones
+    assert len(kinds) - len(added) == 16 and set(added) <= set(kinds)
     assert kinds["argoproj.io/v1alpha1|Application"] == {
         "crd": "argoproj.io_applications.yaml",
         "file": "argoproj.io_application_v1alpha1.json",
@@ -93,7 +94,8 @@ def test_committed_index_lists_every_served_kind_with_its_scope():
     assert kinds["gateway.networking.k8s.io/v1beta1|HTTPRoute"]["storage"] is False
     assert "external-secrets.io/v1beta1|ExternalSecret" not in kinds  # served: false upstream
     on_disk = sorted(p.name for p in SCHEMAS.iterdir())
-    assert on_disk == sorted([*(k["file"] for k in kinds.values()), "index.json"])
+    assert on_disk == sorted([*(k["file"] for k in kinds.values()), "index.json",
+                              *([crds.ADDED_NAME] if added else [])])
 
 
 # --- (2) and (3) real documents against the committed schemas -------------------------------------
@@ -578,3 +580,133 @@ def test_write_refuses_a_folder_inside_the_output(tmp_path):
     with pytest.raises(InputError, match="unexpected folder"):
         crds.write(FIXTURES, out)
     assert list(out.iterdir()) == [out / "nested"]
+
+
+# --- (7) add: more CRDs beside the generated ones, kept by write and stale ---------------------------------------
+
+ADDED = PROJECT / "tests" / "fixtures" / "crds-added"
+CERTIFICATE_V1 = "certs.example.org_certificate_v1.json"
+
+
+@pytest.fixture
+def out(tmp_path) -> Path:
+    """A schema folder generated from the fixture CRDs, as `crd-schemas --crds-dir` leaves it."""
+    folder = tmp_path / "schemas" / "crds"
+    crds.write(FIXTURES, folder)
+    return folder
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_add_writes_the_new_schemas_and_touches_no_other(out):
+    before = tree(out)
+    changed = crds.add(ADDED / "certificates.yaml", out)
+    assert changed == [crds.ADDED_NAME, "certs.example.org_certificate_v1.json",
+                       "certs.example.org_certificate_v1alpha1.json", "index.json"]
+    after = tree(out)
+    assert {name: data for name, data in after.items() if name in before and name != "index.json"} == {
+        name: data for name, data in before.items() if name != "index.json"}
+    index = json.loads(after["index.json"])["kinds"]
+    assert index["certs.example.org/v1|Certificate"] == {
+        "crd": "certificates.yaml", "file": CERTIFICATE_V1, "scope": "Namespaced", "storage": True}
+    assert set(json.loads(before["index.json"])["kinds"]) < set(index)
+    assert crds.added_kinds(out) == {k: v for k, v in index.items() if k.startswith("certs.example.org/")}
+
+
+def test_an_added_kind_is_validated_by_the_schema_index(out):
+    from phoenix_gitops.kube_schemas import SchemaIndex
+
+    crds.add(ADDED, out)
+    schemas = SchemaIndex(out)
+    certificate = {"apiVersion": "certs.example.org/v1", "kind": "Certificate", "metadata": {"name": "tls"},
+                   "spec": {"secretName": "tls", "dnsName": ["a.example.org"]}}
+    assert [(p.path, p.rule) for p in schemas.validate(certificate, "1.34")] == [(("spec", "dnsName"), "K8S-SCHEMA")]
+    assert schemas.scope("dns.example.org/v1", "DNSRecord") == "Cluster"
+
+
+def test_regeneration_and_the_staleness_check_keep_added_kinds(out):
+    crds.add(ADDED, out)
+    added = tree(out)
+    assert crds.stale(FIXTURES, out) == []
+    assert crds.write(FIXTURES, out) == []
+    assert tree(out) == added
+    (out / CERTIFICATE_V1).write_text("{}\n")  # a hand-edited added schema is kept as it is, not regenerated
+    assert crds.stale(FIXTURES, out) == []
+
+
+def test_adding_again_changes_nothing_and_a_newer_crd_replaces_every_version(out, tmp_path):
+    crds.add(ADDED / "certificates.yaml", out)
+    assert crds.add(ADDED / "certificates.yaml", out) == []
+    newer = tmp_path / "certificates.yaml"
+    newer.write_text((ADDED / "certificates.yaml").read_text().split("    - name: v1alpha1")[0])
+    assert crds.add(newer, out) == [crds.ADDED_NAME, "certs.example.org_certificate_v1alpha1.json", "index.json"]
+    assert list(crds.added_kinds(out)) == ["certs.example.org/v1|Certificate"]
+
+
+NOT_A_CRD = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"
+CLASHING = (ADDED / "dnsrecords.yaml").read_text().replace("group: dns.example.org", f"group: {GROUP}").replace(
+    "kind: DNSRecord", "kind: Widget").replace("name: dnsrecords.dns.example.org", f"name: widgets.{GROUP}").replace(
+    "- name: v1\n", "- name: v9\n")
+
+
+@pytest.mark.parametrize(("text", "error", "where", "message"), [
+    (NOT_A_CRD, InputError, "bad.yaml:2:1:", "expected apiVersion apiextensions.k8s.io/v1 and kind "
+                                             "CustomResourceDefinition"),
+    ("apiVersion: v1\nkind: [\n", YamlError, "bad.yaml:3:", "YAML-SYNTAX"),
+    (CLASHING, InputError, "bad.yaml:9:", f"Widget of {GROUP} is bundled already (from widgets.yaml)"),
+])
+def test_bad_input_is_refused_at_its_line_and_nothing_is_written(out, tmp_path, text, error, where, message):
+    before = tree(out)
+    folder = tmp_path / "input"
+    folder.mkdir()
+    shutil.copy(ADDED / "certificates.yaml", folder / "a-good.yaml")  # converted first, still not written
+    (folder / "bad.yaml").write_text(text)
+    with pytest.raises(error) as caught:
+        crds.add(folder, out)
+    assert f"{folder}/{where}" in str(caught.value) and message in str(caught.value)
+    assert tree(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["crds"]  # no temp folder left
+
+
+def test_add_refuses_a_missing_source_and_a_folder_without_crds(out, tmp_path):
+    with pytest.raises(InputError, match="no such file or folder"):
+        crds.add(tmp_path / "nowhere.yaml", out)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no \\*.yaml or \\*.yml files"):
+        crds.add(tmp_path / "empty", out)
+
+
+def test_an_upstream_crd_that_now_defines_an_added_kind_is_an_error_naming_both(out, tmp_path):
+    crds.add(ADDED / "dnsrecords.yaml", out)
+    upstream = tmp_path / "upstream"
+    shutil.copytree(FIXTURES, upstream, ignore=shutil.ignore_patterns("broken"))
+    shutil.copy(ADDED / "dnsrecords.yaml", upstream / "dnsrecords.yaml")
+    with pytest.raises(InputError, match="added with `crd-schemas --add` from dnsrecords.yaml; remove it from"):
+        crds.stale(upstream, out)
+
+
+def test_a_damaged_record_of_added_kinds_is_an_error(out):
+    (out / crds.ADDED_NAME).write_text('{"kinds": {"a/v1|B": {"file": "../escape.json", "crd": "x.yaml"}}}')
+    with pytest.raises(InputError, match="added.json: expected"):
+        crds.stale(FIXTURES, out)
+
+
+def test_the_task_adds_crds_through_the_program(out, monkeypatch):
+    from conftest import run_program
+
+    from phoenix_gitops import own_schemas
+
+    monkeypatch.setattr(own_schemas, "crd_schemas_to_write", lambda: out)
+    result = run_program(["crd-schemas", "--add", str(ADDED / "dnsrecords.yaml")], None, cwd=out)
+    assert result.code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "wrote: phoenix_gitops/data/schemas/crds/added.json",
+        "wrote: phoenix_gitops/data/schemas/crds/dns.example.org_dnsrecord_v1.json",
+        "wrote: phoenix_gitops/data/schemas/crds/index.json",
+        "phoenix_gitops/data/schemas/crds: 3 file(s) changed; added kinds: dns.example.org/v1 DNSRecord"]
+    bad = run_program(["crd-schemas", "--add", str(ADDED / "README.md")], None, cwd=out)
+    assert bad.code == 1 and "README.md" in bad.stderr
+    both = run_program(["crd-schemas", "--add", str(ADDED), "--check"], None, cwd=out)
+    assert both.code == 2 and "leave out --crds-dir and --check" in both.stderr

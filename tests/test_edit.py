@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, run_program, tree_bytes
+from conftest import PROJECT, rendered_text, run_program, tree_bytes
 
 from phoenix_gitops import edit, layout, scaffold
 from phoenix_gitops import render as rendering
@@ -43,8 +43,8 @@ def test_set_image_digest_in_prod_changes_one_line_and_renders(shipped, kz):
     assert changed_lines(before, path.read_bytes()) == [
         ("    digest: sha256:b92bf84fd9398018372e09c5a3b5cc552672f4c26e2e6029b28f5a45c7e9b3bc", f"    digest: {D2}")
     ]
-    assert "rendered/prod/api/manifest.yaml" in result.rendered
-    manifest = (shipped.rendered / "prod" / "api" / "manifest.yaml").read_text()
+    assert "rendered/prod/api/release/manifest.yaml" in result.rendered
+    manifest = rendered_text(shipped.root, "prod", "api")
     assert f"image: ghcr.io/acme/api@{D2}" in manifest
     assert not (shipped.rendered / "staging").exists()  # only the target env is rendered
     assert not list(path.parent.glob(".*.tmp"))
@@ -139,11 +139,11 @@ def test_new_app_scaffolds_checks_and_renders(shipped, kz):
         "billing (the JSON API service)", "billing")
     for env, host in (("dev", "billing.dev.example.org"), ("staging", "billing.staging.example.org"),
                       ("prod", "billing.example.org")):
-        manifest = (shipped.rendered / env / "billing" / "manifest.yaml").read_text()
+        manifest = rendered_text(shipped.root, env, "billing")
         assert f"PHX_HOST: {host}" in manifest and f"key: phoenix/{env}/billing" in manifest
-    prod = (shipped.rendered / "prod" / "billing" / "manifest.yaml").read_text()
+    prod = rendered_text(shipped.root, "prod", "billing")
     assert f"image: ghcr.io/acme/billing@{D2}" in prod and "minReplicas: 3" in prod
-    dev = (shipped.rendered / "dev" / "billing" / "manifest.yaml").read_text()
+    dev = rendered_text(shipped.root, "dev", "billing")
     assert "image: ghcr.io/acme/billing:1a2b3c4" in dev and "kind: HorizontalPodAutoscaler" not in dev
     # the digest is written down on dev's tag line, so `promote billing dev staging` can pin it
     assert f'    newTag: "1a2b3c4"  # digest: {D2}\n' in kustomization(shipped, "dev", "billing").read_text()
@@ -230,14 +230,15 @@ def test_cli_set_image_promote_and_errors(shipped):
     assert result.code == 2 and "unknown app 'nope'" in result.stderr and "Traceback" not in result.stderr
     result = run_program(["promote", "api", "staging", "prod"], root)
     assert result.code == 0, result.stderr
-    assert f"-> ghcr.io/acme/api@{D1}" in result.stdout and "wrote: rendered/prod/api/manifest.yaml" in result.stdout
+    assert f"-> ghcr.io/acme/api@{D1}" in result.stdout
+    assert "wrote: rendered/prod/api/release/manifest.yaml" in result.stdout
     assert changed_lines(before, kustomization(shipped, "prod", "api").read_bytes()) == [
         ('      app.kubernetes.io/version: "2e8b4f6"', '      app.kubernetes.io/version: "5d3a6e1"'),
         ("  # Build 2e8b4f6, pinned by digest.", "  # Build 5d3a6e1, pinned by digest."),
         ("    digest: sha256:b92bf84fd9398018372e09c5a3b5cc552672f4c26e2e6029b28f5a45c7e9b3bc", f"    digest: {D1}"),
     ]
     assert "overlays/prod/api/kustomization.yaml:11: app.kubernetes.io/version 2e8b4f6 -> 5d3a6e1" in result.stdout
-    assert f"image: ghcr.io/acme/api@{D1}" in (root / "rendered/prod/api/manifest.yaml").read_text()
+    assert f"image: ghcr.io/acme/api@{D1}" in rendered_text(root, "prod", "api")
     result = run_program(["new-app", "Bad"], root)
     assert result.code == 2 and "invalid app name" in result.stderr and "Traceback" not in result.stderr
 

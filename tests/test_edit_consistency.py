@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, commit_all, run_program, tree_bytes
+from conftest import PROJECT, commit_all, rendered_text, run_program, tree_bytes
 
 pytestmark = pytest.mark.slow  # kustomize builds through the CLI (the billing fixture asks for no slow fixture)
 
@@ -78,7 +78,7 @@ def test_set_image_then_promote_never_rolls_staging_back_to_the_old_digest(billi
     assert image_lines(staging) == ['      app.kubernetes.io/version: "9a9a9a9"',
                                     "  # Build 9a9a9a9, pinned by digest.",
                                     "  - name: ghcr.io/acme/billing", f"    digest: {D9}"]
-    manifest = (billing / "rendered/staging/billing/manifest.yaml").read_text()
+    manifest = rendered_text(billing, "staging", "billing")
     assert f"image: ghcr.io/acme/billing@{D9}" in manifest and "app.kubernetes.io/version: 9a9a9a9" in manifest
     assert D1 not in staging.read_text() + manifest and D5 not in manifest
 

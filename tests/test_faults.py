@@ -44,8 +44,9 @@ def stale_repo(fixture_repo) -> Path:
     clusters/ of dev and prod), so a render must replace all four."""
     root = fixture_repo("minimal")
     assert run_program(["render", "all"], root).code == 0
-    for rel in ("rendered/dev/hello/manifest.yaml", "rendered/prod/world/manifest.yaml",
-                "clusters/dev/argocd/application-dev-hello.yaml", "clusters/prod/flux/kustomization-world.yaml"):
+    for rel in ("rendered/dev/hello/prepare/manifest.yaml", "rendered/prod/world/prepare/manifest.yaml",
+                "clusters/dev/argocd/application-dev-hello.yaml",
+                "clusters/prod/flux/kustomization-world-prepare.yaml"):
         (root / rel).unlink()
     return root
 
@@ -183,15 +184,16 @@ def test_a_lock_file_that_cannot_be_created_is_an_error_naming_it(fixture_repo, 
 def test_replaced_folders_and_files_keep_their_permissions(stale_repo):
     (stale_repo / "rendered/prod").chmod(0o750)
     (stale_repo / "clusters/prod/argocd").chmod(0o700)
-    (stale_repo / "rendered/prod/hello/manifest.yaml").chmod(0o600)
+    (stale_repo / "rendered/prod/hello/prepare/manifest.yaml").chmod(0o600)
     shutil.rmtree(stale_repo / "rendered/dev")  # a folder that replaces nothing gets the default 0755
     assert run_program(["render", "all"], stale_repo).code == 0
     mode = {rel: stat.S_IMODE((stale_repo / rel).stat().st_mode) for rel in (
-        "rendered/prod", "clusters/prod/argocd", "rendered/prod/hello/manifest.yaml", "rendered/dev",
+        "rendered/prod", "clusters/prod/argocd", "rendered/prod/hello/prepare/manifest.yaml", "rendered/dev",
         "rendered/dev/hello", "clusters/prod")}
-    assert mode == {"rendered/prod": 0o750, "clusters/prod/argocd": 0o700, "rendered/prod/hello/manifest.yaml": 0o600,
+    assert mode == {"rendered/prod": 0o750, "clusters/prod/argocd": 0o700,
+                    "rendered/prod/hello/prepare/manifest.yaml": 0o600,
                     "rendered/dev": 0o755, "rendered/dev/hello": 0o755, "clusters/prod": 0o755}
-    assert (stale_repo / "rendered/prod/world/manifest.yaml").is_file()
+    assert (stale_repo / "rendered/prod/world/prepare/manifest.yaml").is_file()
 
 
 def test_a_read_only_folder_inside_the_replaced_output_is_removed_with_it(stale_repo):

@@ -43,18 +43,50 @@ def test_one_validator_per_version_apiversion_kind_is_reused():
     [
         ({"apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget"}, "K8S-UNKNOWN-KIND",
          "PodDisruptionBudget policy/v1beta1 is not served by Kubernetes 1.34; use policy/v1"),
-        ({"apiVersion": "example.com/v1", "kind": "Widget"}, "K8S-UNKNOWN-KIND",
-         "unknown kind Widget (example.com/v1): not in Kubernetes 1.34 and no CRD schema in "
-         "phoenix_gitops/data/schemas/crds"),
-        ({"apiVersion": "apps.example.com/v1", "kind": "Deployment"}, "K8S-UNKNOWN-KIND",
-         "unknown kind Deployment (apps.example.com/v1): not in Kubernetes 1.34 and no CRD schema in "
-         "phoenix_gitops/data/schemas/crds"),
+        ({"apiVersion": "extensions/v1beta1", "kind": "Ingress"}, "K8S-UNKNOWN-KIND",
+         "Ingress extensions/v1beta1 is not served by Kubernetes 1.34; use networking.k8s.io/v1"),
+        ({"apiVersion": "autoscaling/v2beta2", "kind": "HorizontalPodAutoscaler"}, "K8S-UNKNOWN-KIND",
+         "HorizontalPodAutoscaler autoscaling/v2beta2 is not served by Kubernetes 1.34 (removed in 1.26); "
+         "use autoscaling/v1 or autoscaling/v2"),
+        ({"apiVersion": "policy/v1beta1", "kind": "PodSecurityPolicy"}, "K8S-UNKNOWN-KIND",
+         "PodSecurityPolicy was removed in Kubernetes 1.25 and has no replacement kind; use Pod Security Admission "
+         "(pod-security.kubernetes.io/* namespace labels)"),
+        ({"apiVersion": "apps/v1", "kind": "Deploymnet"}, "K8S-UNKNOWN-KIND",
+         "unknown kind Deploymnet (apps/v1): Kubernetes 1.34 has no such kind in the apps API group, and no CRD "
+         "schema in phoenix_gitops/data/schemas/crds names it"),
+        ({"apiVersion": "v1", "kind": "Widget"}, "K8S-UNKNOWN-KIND",
+         "unknown kind Widget (v1): Kubernetes 1.34 has no such kind in the core API group, and no CRD "
+         "schema in phoenix_gitops/data/schemas/crds names it"),
+        ({"apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret"}, "K8S-UNKNOWN-KIND",
+         "ExternalSecret external-secrets.io/v1beta1 is not served by its CRD's schema in "
+         "phoenix_gitops/data/schemas/crds; use external-secrets.io/v1"),
         ({"kind": "ConfigMap"}, "K8S-SHAPE", "missing or empty 'apiVersion'"),
     ],
 )
 def test_unknown_kinds_and_shapes(resource, rule, message):
     (problem,) = INDEX.validate(resource, "1.34")
-    assert (problem.rule, problem.message) == (rule, message)
+    assert (problem.rule, problem.message, problem.severity) == (rule, message, "error")
+
+
+def test_a_kubernetes_api_not_served_yet_says_from_which_version():
+    (problem,) = INDEX.validate({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim"}, "1.29")
+    assert problem.message == ("ResourceClaim resource.k8s.io/v1 is not served by Kubernetes 1.29 (served from 1.34 "
+                               "on); use resource.k8s.io/v1alpha2")
+
+
+@pytest.mark.parametrize("api_version", ["cert-manager.io/v1", "externaldns.k8s.io/v1alpha1", "example.com/v1",
+                                         "snapshot.storage.k8s.io/v1", "apps.example.com/v1"])
+def test_a_custom_resource_without_a_crd_schema_is_a_warning_saying_how_to_add_it(api_version):
+    (problem,) = INDEX.validate({"apiVersion": api_version, "kind": "Certificate", "metadata": {"name": "c"}},
+                                "1.34")
+    assert (problem.path, problem.rule, problem.severity) == (("kind",), "K8S-UNKNOWN-CRD", "warning")
+    assert problem.message == (f"no schema for the custom resource kind Certificate ({api_version}), so it is not "
+                               "validated; add its CRD's schema with `invoke crd-schemas --add FILE_OR_DIR`")
+
+
+def test_the_answer_for_an_unknown_kind_is_worked_out_once():
+    first = INDEX.validate({"apiVersion": "cert-manager.io/v1", "kind": "Issuer"}, "1.34")
+    assert INDEX.validate({"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "spec": {}}, "1.34")[0] is first[0]
 
 
 def test_unsupported_kubernetes_version_says_which_exist():

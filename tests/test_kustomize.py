@@ -207,3 +207,46 @@ def test_strip_annotations_removes_one_line_and_block_values_and_empty_parents()
         "metadata:\n  annotations:\n    a/b: keep\n  name: x\nspec:\n  template:\n    metadata:\n"
         "      labels:\n        a: b\n"
     )
+
+
+BUILTIN_PLUGINS = {
+    "namespace.yaml": "apiVersion: builtin\nkind: NamespaceTransformer\nmetadata:\n  name: ns\n  namespace: moved\n",
+    "more.yaml": "apiVersion: builtin\nkind: ReplicaCountTransformer\nmetadata:\n  name: rc\nreplica:\n"
+                 "  name: web\n  count: 4\nfieldSpecs:\n  - path: spec/replicas\n    kind: Deployment\n---\n"
+                 "apiVersion: builtin\nkind: PrefixSuffixTransformer\nmetadata:\n  name: ps\nprefix: acme-\n"
+                 "fieldSpecs:\n  - path: metadata/name\n",
+    "settings.yaml": "apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata:\n  name: settings\nliterals:\n"
+                     "  - POOL_SIZE=10\n",
+}
+
+
+def test_builtin_plugin_configurations_build_under_the_locked_down_flags(kz, fixture_repo):
+    web = Repo(fixture_repo("webapp")).environment("prod").overlays()[0]
+    for name, text in BUILTIN_PLUGINS.items():
+        (web.path / name).write_text(text)
+    kustomization = web.path / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "transformers:\n  - namespace.yaml\n  - more.yaml\n"
+                             "generators:\n  - settings.yaml\n")
+    text = kz.build(web)
+    assert "  name: acme-web\n  namespace: moved\nspec:\n  replicas: 4\n" in text
+    assert "kind: ConfigMap\nmetadata:\n  name: acme-settings-" in text
+    assert "path: overlays/prod/web/settings.yaml" not in text  # a plain build: no origins
+    assert "configuredIn: overlays/prod/web/settings.yaml" in kz.build(web, origins=True)
+
+
+@pytest.mark.parametrize("plugin", [
+    "apiVersion: someteam.example.com/v1\nkind: ChartInflator\nmetadata:\n  name: x\n",
+    "apiVersion: someteam.example.com/v1\nkind: Runner\nmetadata:\n  name: x\n  annotations:\n"
+    "    config.kubernetes.io/function: |\n      exec:\n        path: ./run.sh\n",
+])
+def test_kustomize_itself_refuses_plugins_that_run_code_under_these_flags(kz, fixture_repo, plugin):
+    """Behind the source check (SRC-PLUGIN), the build's own flags: no `--enable-alpha-plugins`, no `--enable-exec`."""
+    web = Repo(fixture_repo("webapp")).environment("prod").overlays()[0]
+    (web.path / "plugin.yaml").write_text(plugin)
+    (web.path / "run.sh").write_text("#!/bin/sh\ntouch ran\n")
+    (web.path / "run.sh").chmod(0o755)
+    kustomization = web.path / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "transformers:\n  - plugin.yaml\n")
+    with pytest.raises(KustomizeError, match="plugin"):
+        kz.build(web)
+    assert not (web.path / "ran").exists()

@@ -18,10 +18,10 @@ FLOORS: list[tuple[str, set[str]]] = [
                 "lock", "cron"}),
     ("read", {"yamlio", "redaction", "own_schemas", "layout", "sources", "model"}),
     ("build", {"cache", "kustomize", "scheduler"}),
-    ("judge", {"kube_schemas", "crds", "sourcemap", "rules", "cluster_isolation", "judge"}),
-    ("pipeline", {"check"}),
+    ("judge", {"kube_schemas", "crds", "sourcemap", "admission", "rules", "cluster_isolation", "judge"}),
+    ("pipeline", {"check", "lint"}),
     ("report", {"report"}),
-    ("deliver", {"render", "bootstrap"}),
+    ("deliver", {"render", "phases", "bootstrap"}),
     ("review", {"diff", "edit", "history", "gitrepo", "scaffold", "weakening"}),
 ]
 FLOOR_OF = {module: index for index, (_, modules) in enumerate(FLOORS) for module in modules}

@@ -134,7 +134,7 @@ def test_the_reach_comes_from_the_environment_file_and_grows_only_there(repo):
     assert {"group": "", "kind": "Namespace", "name": "api-extra"} in project["clusterResourceWhitelist"]
     flux = repo / "clusters/prod/flux"
     assert (flux / "rolebinding-api-api-extra.yaml").is_file()
-    kustomization = load_file(flux / "kustomization-api.yaml")[0].data["spec"]
+    kustomization = load_file(flux / "kustomization-api-release.yaml")[0].data["spec"]
     assert "targetNamespace" not in kustomization  # two namespaces: the objects carry theirs
     application = load_file(repo / "clusters/prod/argocd/application-prod-api.yaml")[0].data["spec"]
     assert application["destination"] == {"server": "https://prod-1.k8s.example.org:6443"}
@@ -176,7 +176,7 @@ def test_a_misnamed_or_missing_environment_file_never_makes_an_environment_vanis
         env_file.rename(env_file.with_name(misnamed))
     else:
         env_file.unlink()
-    (repo / "rendered/prod/api/manifest.yaml").write_text("# edited by hand\n")
+    (repo / "rendered/prod/api/release/manifest.yaml").write_text("# edited by hand\n")
     found = f" (found {misnamed}: rename it)" if misnamed else ""
     expected = (f"overlays/prod: error LAYOUT-ENV-FILE no overlays/prod/environment.yaml{found}; every folder under "
                 "overlays/ is an environment and needs its environment file")

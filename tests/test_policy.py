@@ -117,9 +117,10 @@ def test_the_default_policy_keeps_node_access_unsuppressible():
 
 @pytest.mark.parametrize("entries, listed", [
     ("[K8S-RESOURCES]", ["K8S-RESOURCES"]),
-    ("[V27, 'K8S-P*']", ["K8S-PDB-SELECTOR", "K8S-POD-SECURITY", "K8S-PRIVILEGED", "K8S-PROBES", "PHX-V27"]),
-    ("[ISO-CLUSTER-SCOPED, 'SEC-*']", ["SEC-ENTROPY", "SEC-SEALED-CLUSTER-WIDE", "SEC-SEALED-RENAMED",
-                                       "SEC-SEALED-REUSED"]),
+    ("[V27, 'K8S-P*']", ["K8S-PDB-SELECTOR", "K8S-PLACEHOLDER", "K8S-PLAIN-HTTP", "K8S-POD-SECURITY",
+                         "K8S-PRIVILEGED", "K8S-PROBES", "PHX-V27"]),
+    ("[ISO-CLUSTER-SCOPED, 'SEC-*']", ["SEC-DB-TRUST-AUTH", "SEC-EMPTY-SECRET", "SEC-ENTROPY",
+                                       "SEC-SEALED-CLUSTER-WIDE", "SEC-SEALED-RENAMED", "SEC-SEALED-REUSED"]),
     ("[]", []),
 ])
 def test_unsuppressible_names_rules_by_id_reference_number_or_pattern(tmp_path, entries, listed):

@@ -46,7 +46,8 @@ def test_render_takes_every_env_spelling(fixture_repo, spelling):
     result = run_program(["render", *spelling], root)
     assert result.code == 0, result.stderr
     assert PROD in result.stdout
-    assert sorted(tree_bytes(root / "rendered")) == ["prod/hello/manifest.yaml", "prod/world/manifest.yaml"]
+    assert sorted(tree_bytes(root / "rendered")) == [
+        "prod/hello/prepare/manifest.yaml", "prod/world/prepare/manifest.yaml"]
 
 
 def test_bare_render_renders_every_environment_and_then_is_up_to_date(fixture_repo):
@@ -54,7 +55,7 @@ def test_bare_render_renders_every_environment_and_then_is_up_to_date(fixture_re
     result = run_program(["render"], root)
     assert result.code == 0 and ALL in result.stdout, result.stderr
     assert sorted(tree_bytes(root / "rendered")) == [
-        "dev/hello/manifest.yaml", "prod/hello/manifest.yaml", "prod/world/manifest.yaml"]
+        "dev/hello/prepare/manifest.yaml", "prod/hello/prepare/manifest.yaml", "prod/world/prepare/manifest.yaml"]
     again = run_program(["render", "--check"], root)
     assert again.code == 0 and ALL in again.stdout and again.stdout.endswith(", up to date\n"), again
 
@@ -120,7 +121,7 @@ def test_promote_takes_positionals_or_the_option_names_of_diff(fixture_repo, spe
     assert result.code == 0, result.stderr
     assert (f"overlays/dev/hello/kustomization.yaml: ghcr.io/acme/hello:1.0.0 -> ghcr.io/acme/hello@sha256:{'a' * 64}"
             in result.stdout)
-    assert "wrote: rendered/dev/hello/manifest.yaml" in result.stdout and "rendered/prod" not in result.stdout
+    assert "wrote: rendered/dev/hello/prepare/manifest.yaml" in result.stdout and "rendered/prod" not in result.stdout
 
 
 # --- one table of short flags ---------------------------------------------------------------------------------
@@ -169,7 +170,7 @@ def test_help_texts_survive_building_the_parser_twice():
 def test_short_flags_mean_the_same_option_in_render_and_check(fixture_repo):
     root = fixture_repo("minimal")
     stale = run_program(["render", "prod", "-c"], root)
-    assert stale.code == 3 and "stale: rendered/prod/hello/manifest.yaml" in stale.stdout
+    assert stale.code == 3 and "stale: rendered/prod/hello/prepare/manifest.yaml" in stale.stdout
     assert not (root / "rendered").exists()
     checked = run_program(["check", "-e", "prod", "-f", "json", "-j", "1"], root)
     assert checked.code == 0, checked.stderr
@@ -241,7 +242,7 @@ def test_stale_output_exits_3_naming_files_and_writes_nothing(fixture_repo):
     root = fixture_repo("minimal")
     result = run_program(["render", "env=prod", "--check"], root)
     assert result.code == 3
-    assert "stale: rendered/prod/hello/manifest.yaml" in result.stdout
+    assert "stale: rendered/prod/hello/prepare/manifest.yaml" in result.stdout
     assert result.stderr == "rendered/ is stale (16 file(s)); run `invoke render env=prod`\n"
     assert not (root / "rendered").exists()
 
@@ -296,7 +297,7 @@ def test_the_repository_is_found_from_a_folder_inside_it(fixture_repo):
     root = fixture_repo("minimal")
     result = run_program(["render", "prod"], None, cwd=root / "overlays" / "prod" / "hello")
     assert result.code == 0, result.stderr
-    assert (root / "rendered" / "prod" / "hello" / "manifest.yaml").is_file()
+    assert (root / "rendered" / "prod" / "hello" / "prepare" / "manifest.yaml").is_file()
 
 
 def test_outside_any_repository_the_program_says_so(tmp_path):

@@ -620,7 +620,7 @@ KIND_CASES = [
     Case("kinds/argocd-appproject-in-app-output",
          {"base/web/project.yaml": APPPROJECT, BASE_K: with_resources("project.yaml")},
          where="base/web/project.yaml"),
-    Case("kinds/unknown-kind", {"base/web/widget.yaml": "apiVersion: acme.example/v1\nkind: Widget\nmetadata:\n"
+    Case("kinds/unknown-kind", {"base/web/widget.yaml": "apiVersion: apps/v1\nkind: Widget\nmetadata:\n"
                                                         "  name: w\n", BASE_K: with_resources("widget.yaml")},
          where="base/web/widget.yaml:2:", message="K8S-UNKNOWN-KIND"),
 ]
@@ -911,7 +911,7 @@ def test_second_render_exits_5_naming_the_holder_and_the_first_completes(tmp_pat
     assert reader.code == 0, str(reader)
     assert done.code == 0, str(done)
     after = space.outputs()
-    assert after != before and b"replicas: 4" in after["rendered/prod/web/manifest.yaml"]
+    assert after != before and b"replicas: 4" in after["rendered/prod/web/release/manifest.yaml"]
     assert space.leftovers() == []
 
 
@@ -958,7 +958,7 @@ def test_sigkill_mid_render_then_the_next_render_completes_and_cleans_up(tmp_pat
     del space.env["KUSTOMIZE"]
     result = run(("render", "prod"), space.root, space.env)
     assert result.code == 0, str(result)  # the kernel released the lock with the killed process
-    assert b"replicas: 4" in space.outputs()["rendered/prod/web/manifest.yaml"]
+    assert b"replicas: 4" in space.outputs()["rendered/prod/web/release/manifest.yaml"]
     assert space.leftovers() == []  # what the killed process left in $TMPDIR is pruned
 
 

@@ -336,3 +336,30 @@ def test_a_report_where_every_rule_ran_says_nothing_about_skipping(report):
     assert report.skipped_lines() == []
     assert "rulesSkipped" in format_report(report, "json") and "did not run" not in format_report(report, "markdown")
     assert "did not run" not in format_report(report, "github") + format_report(report, "junit")
+
+
+# Identical findings -------------------------------------------------------------------------------------------
+
+MISSING = "Deployment/web references Secret 'web-env', which nothing in this build or the policy provides"
+REFERENCES = [Finding("K8S-REF-MISSING", "error", MISSING, "base/web/deployment.yaml", line, 15, env="prod",
+                      app="web", resource="Deployment/web") for line in (21, 25, 29)]
+ORPHANS = [Finding("LAYOUT-ORPHAN", "error", "belongs to no environment", path, env="qa")
+           for path in ("clusters/qa", "rendered/qa")]
+
+
+def test_identical_findings_about_a_resource_are_one_line_with_a_count_and_every_place_in_json():
+    report = CheckReport(findings=[*REFERENCES, ERROR, *ORPHANS])
+    assert format_report(report, "text").splitlines() == [
+        f"base/web/deployment.yaml:21:15: error K8S-REF-MISSING {MISSING} (3 times) [prod/web Deployment/web]",
+        str(ERROR),
+        "clusters/qa: error LAYOUT-ORPHAN belongs to no environment [qa]",  # about no resource: one line each
+        "rendered/qa: error LAYOUT-ORPHAN belongs to no environment [qa]",
+    ]
+    first, error, *orphans = json.loads(format_report(report, "json"))["findings"]
+    assert (first["line"], first["message"], first["count"]) == (21, MISSING, 3)
+    assert first["locations"] == [{"path": "base/web/deployment.yaml", "line": line, "column": 15}
+                                  for line in (21, 25, 29)]
+    assert "count" not in error and "locations" not in error and len(orphans) == 2
+    assert f"| {MISSING} (3 times) |" in format_report(report, "markdown")
+    assert len(format_report(report, "github").splitlines()) == 6  # one annotation per place
+    assert len(json.loads(format_report(report, "sarif"))["runs"][0]["results"]) == 6

@@ -74,7 +74,8 @@ def test_render_refuses_the_five_rules_fixture(fixture_repo):
 def test_same_cookie_key_in_staging_and_prod_is_reported_in_both(tmp_path):
     root = shipped_copy(tmp_path)
     patch = root / "overlays/prod/api/externalsecret-patch.yaml"
-    patch.write_text(patch.read_text().replace("phoenix/prod/api", "phoenix/staging/api"))
+    patch.write_text(patch.read_text().replace("phoenix/prod/api", "phoenix/staging/api")
+                     .replace("vault-prod", "vault-staging"))
     result = run_program(["check"], root)
     assert result.code == 1, result.stdout + result.stderr
     errors = [line for line in result.stdout.splitlines() if " error " in line]

@@ -4,7 +4,14 @@ from __future__ import annotations
 import pytest
 
 from phoenix_gitops.rules import load_policy
-from phoenix_gitops.secret_detector import DEFAULT_SECRET_NAMES, MASK, SecretDetector, entropy, is_literal
+from phoenix_gitops.secret_detector import (
+    DEFAULT_SECRET_NAMES,
+    MASK,
+    SecretDetector,
+    digest_name,
+    entropy,
+    is_literal,
+)
 
 DETECTOR = SecretDetector()
 GITHUB = "ghp_R8x2Lm4Qv7Tz1Wc9Yp3Ks6Hd0Fj5Ng2Bb8Ee"
@@ -70,7 +77,7 @@ def test_private_keys():
 def test_high_entropy_follows_detect_secrets():
     found = DETECTOR.high_entropy("salt=q8Zt3Kv9Xw2Lp7Rm4Nc6Bd1Hf5Gj0Ys8Ua3Te7Wi")
     assert found is not None and found.kind == "base64" and found.score > found.limit == 4.5
-    assert DETECTOR.high_entropy("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b").kind == "hex"
+    assert DETECTOR.high_entropy("bfd8db81a10da55e83ad063aa86f1d965fe71374f3f980e1").kind == "hex"
     for plain in ("ghcr.io/acme/api@sha256:b92bf84fd9398018372e09c5a3b5cc552672f4c26e2e6029b28f5a45c7e9b3bc",
                   "123e4567-e89b-12d3-a456-426614174000", "$(SOME_VERY_LONG_VARIABLE_NAME_HERE)",
                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "q8Zt3Kv9Xw2Lp7Rm"):
@@ -80,8 +87,44 @@ def test_high_entropy_follows_detect_secrets():
 
 
 def test_is_literal():
-    assert is_literal("hunter2") and is_literal("$(A)x")
+    assert is_literal("hunter2") and is_literal("$(A)x") and is_literal("{{ .user }}:hunter2")
     assert not is_literal("") and not is_literal("$(A)") and not is_literal("${A}:$(B)")
+    assert not is_literal("{{ .password }}") and not is_literal("{{.user}}:{{ .password | urlquery }}")
+
+
+GIT_SHA = "2a06404d80a7443a08ceab4b0b7165939889ecf1"
+CERTIFICATE = ("-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUR3q8ZkT1cPx0oW2LmV9aJbN4dYswCgYIKoZIzj0EAwIw\n"
+               "kcTkKxmXS2OS8OMJp1RQnB52LWjAvOYOc4Vp0fwScOhkKwfZ3/aZh0hGyaTm59+X\n-----END CERTIFICATE-----")
+PRIVATE_KEY = ("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5oLVjO6hTg5XBoAoGCCqGSM49\n"
+               "-----END EC PRIVATE KEY-----")
+
+
+@pytest.mark.parametrize("value", [
+    GIT_SHA, f"release {GIT_SHA} built", f"https://github.com/acme/api/commit/{GIT_SHA}", CERTIFICATE,
+    CERTIFICATE.replace("CERTIFICATE", "PUBLIC KEY"), f"{CERTIFICATE}\n{CERTIFICATE}",
+    "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+    "{{ .q8Zt3Kv9Xw2Lp7Rm4Nc6Bd1Hf5Gj0Ys8Ua3Te7Wi }}",
+])
+def test_public_material_is_not_high_entropy(value):
+    assert DETECTOR.high_entropy(value) is None
+
+
+@pytest.mark.parametrize("value", [
+    PRIVATE_KEY, f"{CERTIFICATE}\n{PRIVATE_KEY}", GIT_SHA.upper(), GIT_SHA + "9f86d081",
+    "bfd8db81a10da55e83ad063aa86f1d965fe71374f3f980e1",
+])
+def test_keys_and_other_hex_still_are(value):
+    assert DETECTOR.high_entropy(value) is not None
+
+
+def test_a_digest_name_spares_a_hex_value_but_not_a_secret_name_or_base64():
+    digest = "322da21a9177e58f723de10ce2e4bc0a6abe7e1f6ebf436244f956772bfcd4b2"
+    for name in ("CONFIG_HASH", "checksum/config", "BUILD_COMMIT", "imageDigest"):
+        assert digest_name(name) and DETECTOR.high_entropy(digest, name) is None, name
+    assert DETECTOR.high_entropy(digest, "SHARED_KEY") is not None  # SHA is a word of it, not a part of one
+    assert DETECTOR.high_entropy(digest, "COMMIT_SECRET") is not None  # a secret name wins
+    assert DETECTOR.high_entropy("q8Zt3Kv9Xw2Lp7Rm4Nc6Bd1Hf5Gj0Ys8Ua3Te7Wi", "CONFIG_HASH") is not None
+    assert not DETECTOR.is_secret_value("GIT_SHA", digest) and DETECTOR.is_secret_value("WEBHOOK_HMAC", digest)
 
 
 def test_is_secret_value_by_name_or_entropy():

@@ -22,7 +22,7 @@ def test_committed_rendered_output_is_current(kz):
     repo = Repo(PROJECT)
     result = rendering.render(repo, repo.select_envs("all"), kz, check=True)
     assert result.changed == (), "rendered/ is stale: run `invoke render all` and commit the result"
-    assert result.files == 6 + 45  # manifests, then clusters/<env>/ bootstrap files (15 per env)
+    assert result.files == 12 + 55  # manifests (2 phases x 2 apps x 3 envs), then the bootstrap files of clusters/
 
 
 @pytest.mark.slow  # runs kustomize, in two subprocesses
@@ -38,5 +38,6 @@ def test_render_prod_twice_from_scratch_gives_identical_bytes(tmp_path):
         assert proc.returncode == 0, proc.stderr
         copies.append(tree_bytes(root / "rendered"))
     assert copies[0] == copies[1]
-    assert sorted(copies[0]) == ["prod/api/manifest.yaml", "prod/storefront/manifest.yaml"]
+    assert sorted(copies[0]) == [f"prod/{app}/{phase}/manifest.yaml" for app in ("api", "storefront")
+                                 for phase in ("prepare", "release")]
     assert copies[0] == {k: v for k, v in tree_bytes(PROJECT / "rendered").items() if k.startswith("prod/")}

@@ -232,7 +232,7 @@ def test_a_signal_during_the_swap_is_delivered_after_it_and_the_message_says_it_
         pytest.fail("the interrupt escaped the program")
     assert result.code == 130, result
     assert result.stderr.strip().splitlines()[-1] == "interrupted: rendered/ and clusters/ hold the new render of prod"
-    assert b"replicas: 4" in (case.root / "rendered/prod/web/manifest.yaml").read_bytes()
+    assert b"replicas: 4" in (case.root / "rendered/prod/web/release/manifest.yaml").read_bytes()
 
 
 # set-image, new-app: the scratch check, the write, the render

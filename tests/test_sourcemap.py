@@ -5,7 +5,8 @@ from conftest import FIXTURE_REPOS
 
 from phoenix_gitops.layout import Repo
 from phoenix_gitops.sourcemap import Location, locate, origin_of
-from phoenix_gitops.sources import read_sources
+from phoenix_gitops.sources import Patch, SourceGraph, read_sources
+from phoenix_gitops.yamlio import load_text
 
 GRAPH = read_sources(FIXTURE_REPOS / "webapp", Repo(FIXTURE_REPOS / "webapp").environment("prod").overlays()[0])
 ORIGIN = {"path": "base/web/deployment.yaml"}
@@ -50,3 +51,27 @@ def test_origin_annotation_is_parsed():
     resource = {"metadata": {"annotations": {"config.kubernetes.io/origin": origin}}}
     assert origin_of(resource) == {"configuredIn": "base/x/kustomization.yaml", "configuredBy": ""}
     assert origin_of({"kind": "ConfigMap"}) == {}
+
+
+PORT_PATCH = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  template:
+    spec:
+      containers:
+        - name: app
+          ports:
+            - containerPort: 4000
+              protocol: UDP
+"""
+
+
+def test_container_ports_are_matched_by_container_port_even_when_the_rendered_one_is_named():
+    patch = load_text(PORT_PATCH, "overlays/prod/web/ports-patch.yaml")[0]
+    graph = SourceGraph(GRAPH.overlay, kustomizations=GRAPH.kustomizations, documents=GRAPH.documents,
+                        patches=[Patch(patch, "Deployment", "web")])
+    rendered = {**RENDERED, "spec": {"template": {"spec": {"containers": [{"name": "app", "ports": [
+        {"name": "metrics", "containerPort": 9568}, {"name": "http", "containerPort": 4000, "protocol": "UDP"}]}]}}}}
+    path = ("spec", "template", "spec", "containers", 0, "ports", 1, "protocol")
+    assert locate(graph, rendered, path, ORIGIN) == Location("overlays/prod/web/ports-patch.yaml", 11, 15)

@@ -19,9 +19,10 @@ def test_render_spellings(fixture_repo, args):
     root = fixture_repo("minimal")
     proc = run_cli(args, root)
     assert proc.returncode == 0, proc.stderr
-    assert "wrote: rendered/prod/hello/manifest.yaml" in proc.stdout
+    assert "wrote: rendered/prod/hello/prepare/manifest.yaml" in proc.stdout
     assert "prod: 16 file(s) with kustomize v5." in proc.stdout  # 2 manifests, 14 bootstrap files
-    assert sorted(tree_bytes(root / "rendered")) == ["prod/hello/manifest.yaml", "prod/world/manifest.yaml"]
+    assert sorted(tree_bytes(root / "rendered")) == [
+        "prod/hello/prepare/manifest.yaml", "prod/world/prepare/manifest.yaml"]
 
 
 COVERED = {  # task -> (what its output says when it covered dev and prod, ... when it covered prod alone)

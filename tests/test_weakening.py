@@ -57,6 +57,7 @@ sync:
   automated: false
   prune: false
   selfHeal: true
+  branch: deploy/prod
 apps:
   api: {namespaces: [api]}
   web: {namespaces: [web, web-jobs]}
@@ -278,6 +279,8 @@ reservedNamespaces: ["logging-*"]
         "the environment now points at another cluster",
         "8: warning $.sync.prune: removed (was false; the default is true): objects that leave the rendered output "
         "are now deleted from the cluster",
+        "8: warning $.sync: removed (was deploy/prod): the environment now deploys commits that were not promoted to "
+        "it",
         "9: warning $.sync.automated: loosened from false to true: every merged commit now syncs without a person "
         "starting it",
         "12: warning $.apps.api.namespaces[1]: namespace 'kube-system' added for app api, which had [api]",
@@ -292,10 +295,10 @@ def test_a_new_environment_file_adds_every_namespace_of_its_apps(repo):
     new = "a new app in a new environment"
     assert [line.removeprefix("overlays/staging/environment.yaml:") for line in found(repo)] == [
         "4: warning $.server: a new environment: cluster staging-1 at https://staging-1.k8s.example.org:6443",
-        f"13: warning $.apps.api.namespaces[0]: namespace 'api' added for app api, {new}",
-        f"13: warning $.apps.api.namespaces[1]: namespace 'api-jobs' added for app api, {new}",
-        f"14: warning $.apps.web.namespaces[0]: namespace 'web' added for app web, {new}",
-        f"14: warning $.apps.web.namespaces[1]: namespace 'web-jobs' added for app web, {new}",
+        f"14: warning $.apps.api.namespaces[0]: namespace 'api' added for app api, {new}",
+        f"14: warning $.apps.api.namespaces[1]: namespace 'api-jobs' added for app api, {new}",
+        f"15: warning $.apps.web.namespaces[0]: namespace 'web' added for app web, {new}",
+        f"15: warning $.apps.web.namespaces[1]: namespace 'web-jobs' added for app web, {new}",
     ]
 
 
@@ -372,12 +375,12 @@ def test_the_merge_base_is_taken_with_origin_when_there_is_no_local_branch(repo)
     git(repo, "update-ref", "refs/remotes/origin/trunk", "main")
     edit(repo, PROD_FILE, "[api]", "[api, api-two]")
     results = find_weakenings(repo, "trunk")
-    assert [(f.line, f.severity) for f in results] == [(13, "warning")]
+    assert [(f.line, f.severity) for f in results] == [(14, "warning")]
 
 
 def test_a_file_that_is_not_yaml_is_an_info_finding_not_a_silent_pass(repo):
     write(repo, PROD_FILE, PROD.replace("  api: {namespaces: [api]}", "  api: {namespaces: [api]"))
-    assert found(repo) == [f"{PROD_FILE}:14: info {PROD_FILE}: while parsing a flow mapping expected ',' or '}}', "
+    assert found(repo) == [f"{PROD_FILE}:15: info {PROD_FILE}: while parsing a flow mapping expected ',' or '}}', "
                            f"but got '<scalar>': {NOT_COMPARED}"]
 
 

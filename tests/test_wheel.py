@@ -75,10 +75,10 @@ def test_hook_entries_run_the_console_script_pyproject_declares():
         ("phoenix-gitops-check", "base/phoenix/deployment.yaml", True),
         ("phoenix-gitops-check", "gitops.yaml", True),
         ("phoenix-gitops-check", "schemas/policy.yaml", True),
-        ("phoenix-gitops-check", "rendered/prod/api/manifest.yaml", False),
+        ("phoenix-gitops-check", "rendered/prod/api/release/manifest.yaml", False),
         ("phoenix-gitops-check", "README.md", False),
         ("phoenix-gitops-check", "docs/gitops.yaml", False),
-        ("phoenix-gitops-render-check", "rendered/prod/api/manifest.yaml", True),
+        ("phoenix-gitops-render-check", "rendered/prod/api/release/manifest.yaml", True),
         ("phoenix-gitops-render-check", "clusters/prod/appproject.yaml", True),
         ("phoenix-gitops-render-check", "overlays/dev/environment.yaml", True),
         ("phoenix-gitops-render-check", "README.md", False),
@@ -190,7 +190,7 @@ def test_installed_program_applies_its_default_policy_to_a_repository_without_on
 def test_installed_program_finds_the_committed_render_up_to_date(installed):
     proc = installed.program("render", "all", "--check", cwd=installed.config / "rendered")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert re.search(r"dev, prod, staging: 51 file\(s\) with kustomize v\S+, up to date", proc.stdout), proc.stdout
+    assert re.search(r"dev, prod, staging: 67 file\(s\) with kustomize v\S+, up to date", proc.stdout), proc.stdout
 
 
 @pytest.mark.slow

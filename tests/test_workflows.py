@@ -41,7 +41,7 @@ SCHEMAS = files("check_jsonschema.builtin_schemas.vendor")
 """The published schemas, as the pinned test dependency check-jsonschema ships them (SchemaStore's workflow schema,
 Apache-2.0; Renovate's, AGPL-3.0, so read from the installed package rather than copied into this repository)."""
 RENOVATE = PROJECT / "renovate.json"
-NAMES = ("pull-request.yaml", "tests.yaml", "renovate-rerender.yaml")
+NAMES = ("pull-request.yaml", "tests.yaml", "renovate-rerender.yaml", "release.yaml")
 
 MARKER = "<!-- phoenix-gitops:rendered-diff -->"
 COMMENT_LIMIT = 65536
@@ -65,6 +65,7 @@ WRITES = {
     ("pull-request.yaml", "comment"): {"pull-requests"},
     ("pull-request.yaml", "code-scanning"): {"security-events"},
     ("renovate-rerender.yaml", "rerender"): {"contents"},
+    ("release.yaml", "release"): {"contents"},
 }
 """The only jobs that may write, and what. Every other job reads, at most."""
 
@@ -798,7 +799,7 @@ def scratch_repo(tmp_path: Path, changed: list[str]) -> tuple[Path, str]:
     ("pull_request", ["tasks.py"], "true"),
     ("pull_request", ["pyproject.toml"], "true"),
     ("pull_request", ["phoenix_gitops_cli/review.py"], "true"),
-    ("pull_request", ["overlays/prod/api/kustomization.yaml", "rendered/prod/api/manifest.yaml"], "false"),
+    ("pull_request", ["overlays/prod/api/kustomization.yaml", "rendered/prod/api/release/manifest.yaml"], "false"),
     ("pull_request", ["docs/tasks.py.md"], "false"),
     ("merge_group", ["overlays/dev/api/kustomization.yaml"], "false"),
     ("merge_group", ["phoenix_gitops/diff.py"], "true"),
@@ -824,7 +825,7 @@ def test_the_file_filter_runs_the_tests_when_it_cannot_compare(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize(("changed", "accepted"), [
     (["overlays/staging/api/kustomization.yaml"], True),
-    (["overlays/prod/storefront/kustomization.yaml", "rendered/prod/storefront/manifest.yaml",
+    (["overlays/prod/storefront/kustomization.yaml", "rendered/prod/storefront/release/manifest.yaml",
       "clusters/prod/argocd/storefront.yaml"], True),
     (["overlays/staging/api/kustomization.yaml", "tasks.py"], False),
     (["overlays/staging/api/deployment-patch.yaml"], False),
@@ -838,3 +839,89 @@ def test_the_rerender_refuses_a_pull_request_that_is_more_than_an_image_update(t
     assert (proc.returncode == 0) is accepted, proc.stdout + proc.stderr
     if not accepted:
         assert "::error::not only an image update" in proc.stdout
+
+
+# release: promotion moves an environment's own branch ------------------------------------------------------------
+
+RELEASE_STEP = "Resolve the commit and the branch"
+
+
+def release_repo(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A repository whose prod follows deploy/prod: main has commits c0, c1, c2; deploy/prod is at c1; a commit x
+    exists only on a side branch. Returns (repo, [c0, c1, c2, x])."""
+    repo = tmp_path / "repo"
+    shutil.copytree(PROJECT / "tests/fixtures/repos/minimal", repo)
+    env_file = repo / "overlays/prod/environment.yaml"
+    env_file.write_text(env_file.read_text() + "sync:\n  automated: false\n  branch: deploy/prod\n")
+    _git(repo, "init", "--quiet", "--initial-branch=main")
+    commits = []
+    for number in range(3):
+        (repo / "change.txt").write_text(f"{number}\n")
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "--quiet", "-m", f"c{number}")
+        commits.append(_git(repo, "rev-parse", "HEAD").strip())
+    _git(repo, "checkout", "--quiet", "-b", "side")
+    (repo / "change.txt").write_text("unreviewed\n")
+    _git(repo, "commit", "--quiet", "-am", "x")
+    commits.append(_git(repo, "rev-parse", "HEAD").strip())
+    _git(repo, "checkout", "--quiet", "main")
+    _git(repo, "update-ref", "refs/remotes/origin/main", commits[2])
+    _git(repo, "update-ref", "refs/remotes/origin/deploy/prod", commits[1])
+    return repo, commits
+
+
+def run_release(repo: Path, commit: str = "", rollback: str = "false", environment: str = "prod"):
+    script = step(workflow("release.yaml"), "release", RELEASE_STEP)["run"]
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # the python with phoenix_gitops
+    return run_step(script, repo, ENVIRONMENT=environment, COMMIT=commit, ROLLBACK=rollback, PATH=path)
+
+
+@pytest.mark.slow
+def test_release_resolves_main_and_the_branch_of_the_environment_file(tmp_path):
+    repo, commits = release_repo(tmp_path)
+    proc = run_release(repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert outputs(repo) == {"commit": commits[2], "branch": "deploy/prod", "current": commits[1]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("pick", "rollback", "error"), [
+    (3, "false", "is not on main: only reviewed, merged commits are promoted"),
+    (0, "false", "which {commit} does not contain: tick rollback to go back"),
+])
+def test_release_refuses_an_unmerged_commit_and_an_unasked_rollback(tmp_path, pick, rollback, error):
+    repo, commits = release_repo(tmp_path)
+    proc = run_release(repo, commit=commits[pick], rollback=rollback)
+    assert proc.returncode == 1
+    assert error.format(commit=commits[pick]) in proc.stdout
+    assert outputs(repo) == {}
+
+
+@pytest.mark.slow
+def test_release_goes_back_when_asked_and_refuses_an_environment_that_follows_main(tmp_path):
+    repo, commits = release_repo(tmp_path)
+    proc = run_release(repo, commit=commits[0], rollback="true")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert outputs(repo)["commit"] == commits[0]
+    other = tmp_path / "other"
+    other.mkdir()
+    repo2, _ = release_repo(other)
+    proc = run_release(repo2, environment="dev")
+    assert proc.returncode == 1
+    assert "::error::overlays/dev/environment.yaml names no sync.branch: it follows main" in proc.stdout
+
+
+def test_release_offers_exactly_the_environments_with_their_own_branch_and_checks_before_it_pushes():
+    from phoenix_gitops.layout import Repo
+    repo = Repo(PROJECT)
+    own = [env.name for env in repo.environments(repo.env_names()) if env.sync.branch]
+    data = workflow("release.yaml")
+    assert triggers(data)["workflow_dispatch"]["inputs"]["environment"]["options"] == own == ["prod"]
+    job = data["jobs"]["release"]
+    assert job["environment"] == "${{ inputs.environment }}"  # required reviewers of the GitHub environment
+    names = [item["name"] for item in job["steps"]]
+    assert names.index("Check the commit again") < names.index("Move the branch")
+    check = step(data, "release", "Check the commit again")["run"]
+    assert 'invoke check "$ENVIRONMENT"' in check and "invoke render all --check" in check
+    push = step(data, "release", "Move the branch")["run"]
+    assert '--force-with-lease="refs/heads/$BRANCH:$CURRENT"' in push

@@ -22,7 +22,19 @@ Usage:
 """
 from __future__ import annotations
 
-from . import availability, general, isolation, namespaces, phoenix, secrets, security, stages, suppress  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    admission,
+    availability,
+    general,
+    isolation,
+    manifests,
+    namespaces,
+    phoenix,
+    secrets,
+    security,
+    stages,
+    suppress,
+)
 from .docs import DOC_PATH, doc_anchor, rules_markdown
 from .engine import AcrossRules, Context, ViewRules, all_envs, check_across, check_view, view_of, with_counts
 from .policy import DEFAULT_POLICY, DEFAULT_POLICY_NAME, REPO_POLICY, Policy, load_policy, policy_file, retune

@@ -1,8 +1,11 @@
 """Availability rules: probes, resources, graceful shutdown, replicas, HPA, PDB, rollout, spread, serving Service.
 
-The Phoenix reference rules (V13, V15, V16, V19, V20, V23–V28, V33) cover APP and its container C; the general
-rules `K8S-PROBES` and `K8S-RESOURCES` cover every other long-running workload and every other container.
-Per-environment numbers (replica floors, spread keys, the drain budget) are settings of the policy.
+The Phoenix reference rules (V13, V15, V16, V19, V20, V23–V28, V33) cover the Phoenix workloads found by evidence
+(`workloads.py`), each in the roles its rule family names: the web workloads (probes, shutdown, replicas, PDB,
+rollout, spread, serving Service, all on the serving port found by evidence) or every long-running one (resources,
+HPA, migrating initContainers). The general rules `K8S-PROBES` and `K8S-RESOURCES` cover every other long-running
+workload and every other container. Per-environment numbers (replica floors, spread keys, the drain budget) are
+settings of the policy.
 
 Usage:
     from phoenix_gitops.rules import availability
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,42 +27,55 @@ from .model import (
     as_list,
     containers_of,
     each_app,
+    each_release,
+    label_selector_matches,
     migrates,
     parse_quantity,
     pod_spec_path,
     selector_matches,
 )
 from .registry import Hit, rule
+from .workloads import distribution_ports
 
 DRAIN_ANNOTATION = "phoenix/drain-budget-seconds"
 _PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
-
-
-def _http_port(c: dict[str, Any]) -> int | None:
-    return next((as_int(p.get("containerPort")) for p in as_list(c.get("ports"))
-                 if isinstance(p, dict) and p.get("name") == "http"), None)
+_TCP_OK = ("startupProbe", "readinessProbe")
+"""Probes a TCP connect to the serving port may do: the Endpoint is the release's last child, so an accepted
+connection means the supervision tree is up. Liveness must catch a deadlock, which only an HTTP answer shows."""
 
 
 @rule(
     "PHX-V13", v="V13", family="phoenix", defaults=("warning", "error", "error"),
-    title="Startup, readiness and liveness probes over HTTP on the http port",
+    title="Startup, readiness and liveness probes on the serving port",
     why="""Without a startup probe a slow boot (embedded mode preloads every module) is killed by liveness; without
     readiness, traffic reaches a node before the Endpoint is up. Liveness must only catch deadlocks, so it needs a few
     failures; a TCP probe on epmd says nothing about the app.""",
     fix="""`startupProbe` httpGet `/healthz` (failureThreshold × periodSeconds ≥ 30), `readinessProbe` httpGet
-    `/readyz`, `livenessProbe` httpGet `/healthz` with failureThreshold ≥ 3, all on port `http`.""",
+    `/readyz`, `livenessProbe` httpGet `/healthz` with failureThreshold ≥ 3, all on the port Phoenix serves
+    (`http`).""",
+    interpretation="""Applies to the release container of every Phoenix web workload. The serving port is found by
+    evidence (`PORT`/`PHX_PORT`, a container port named `http`/`web`/`phoenix`, an `httpGet` probe's port, else
+    4000) and a probe may name it by number or by any container port name that has that number. Startup and
+    readiness may also be a `tcpSocket` on the serving port (the Endpoint starts last, so a connection means the app
+    is up); liveness must be an `httpGet`.""",
 )
 def v13(view: View) -> Iterator[Hit]:
-    for app, c_path, c in each_app(view):
-        own = _http_port(c)
+    for workload in view.phoenix("phoenix-web"):
+        app, c_path, c, port = workload.res, workload.c_path, workload.container, workload.serving
+        if c_path is None or port is None:
+            continue
         for kind in _PROBES:
             probe = c.get(kind)
             if not isinstance(probe, dict):
                 yield Hit(app, c_path, f"C has no {kind}")
                 continue
-            port = as_dict(probe.get("httpGet")).get("port")
-            if "httpGet" not in probe or not (port == "http" or as_int(port) in {4000, own} - {None}):
-                yield Hit(app, c_path + (kind,), f"{kind} is not an httpGet on port http (or 4000)")
+            http, tcp = as_dict(probe.get("httpGet")), as_dict(probe.get("tcpSocket"))
+            if "httpGet" in probe and port.matches(http.get("port")):
+                continue
+            if "tcpSocket" in probe and kind in _TCP_OK and port.matches(tcp.get("port")):
+                continue
+            what = "an httpGet" if kind not in _TCP_OK else "an httpGet (or tcpSocket)"
+            yield Hit(app, c_path + (kind,), f"{kind} is not {what} on the serving port {port}")
         liveness = as_dict(c.get("livenessProbe"))
         if liveness and (as_int(liveness.get("failureThreshold")) or 3) < 3:
             yield Hit(app, c_path + ("livenessProbe", "failureThreshold"), "livenessProbe.failureThreshold must be at "
@@ -84,7 +101,7 @@ def _resources(c: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     fix="Set `resources.requests.cpu`, `resources.requests.memory` and `resources.limits.memory` on C (per env).",
 )
 def v15(view: View) -> Iterator[Hit]:
-    for app, c_path, c in each_app(view):
+    for app, c_path, c in each_release(view, "phoenix-long-running"):
         requests, limits = _resources(c)
         missing = [f"requests.{k}" for k in ("cpu", "memory") if requests.get(k) is None]
         missing += ["limits.memory"] if limits.get("memory") is None else []
@@ -100,7 +117,7 @@ def v15(view: View) -> Iterator[Hit]:
     fix="Set `limits.memory` equal to `requests.memory` on C.",
 )
 def v16(view: View) -> Iterator[Hit]:
-    for app, c_path, c in each_app(view):
+    for app, c_path, c in each_release(view, "phoenix-long-running"):
         requests, limits = _resources(c)
         request, limit = parse_quantity(requests.get("memory")), parse_quantity(limits.get("memory"))
         if request is not None and limit is not None and request != limit:
@@ -109,12 +126,20 @@ def v16(view: View) -> Iterator[Hit]:
 
 
 def prestop_seconds(c: dict[str, Any]) -> int | None:
-    """S of V19: the seconds a preStop sleeps (`sleep.seconds`, or `exec` of `sleep N`), None without one."""
+    """S of V19: the seconds a preStop sleeps (`sleep.seconds`, or `exec` of `sleep N`, also through
+    `sh -c "sleep N"`), None without one."""
     pre_stop = as_dict(as_dict(c.get("lifecycle")).get("preStop"))
     if "sleep" in pre_stop:
         return as_int(as_dict(pre_stop["sleep"]).get("seconds"))
     command = [str(p) for p in as_list(as_dict(pre_stop.get("exec")).get("command"))]
-    if len(command) >= 2 and posixpath.basename(command[0]) == "sleep":
+    if len(command) >= 3 and posixpath.basename(command[0]) in ("sh", "bash", "ash", "dash") and command[1] == "-c":
+        try:
+            command = shlex.split(command[2])
+        except ValueError:
+            return None
+        if len(command) > 2 and command[2] in (";", "&&"):
+            command = command[:2]
+    if len(command) == 2 and posixpath.basename(command[0]) == "sleep":
         return as_int(command[1])
     return None
 
@@ -126,12 +151,14 @@ def prestop_seconds(c: dict[str, Any]) -> int | None:
     to a pod whose listener is closing, and requests fail during every rollout.""",
     fix="""`lifecycle.preStop.sleep.seconds: 10` on C (Kubernetes ≥ 1.30), or `exec: {command: ["sleep", "10"]}` on
     older clusters.""",
-    interpretation="The bounds are the policy's `drain.preStopMinSeconds`/`preStopMaxSeconds` (5 and 30).",
+    interpretation="""Applies to the release container of every Phoenix web workload. A sleep is `sleep.seconds`, an
+    `exec` of `sleep N`, or an `exec` of `sh -c "sleep N"`. The bounds are the policy's
+    `drain.preStopMinSeconds`/`preStopMaxSeconds` (5 and 30).""",
 )
 def v19(view: View) -> Iterator[Hit]:
     drain = as_dict(view.setting("drain"))
     low, high = as_int(drain.get("preStopMinSeconds")) or 0, as_int(drain.get("preStopMaxSeconds")) or 0
-    for app, c_path, c in each_app(view):
+    for app, c_path, c in each_app(view):  # (web)
         seconds = prestop_seconds(c)
         if seconds is None:
             yield Hit(app, c_path + ("lifecycle",), "C has no preStop sleep (sleep.seconds, or exec sleep N)")
@@ -171,28 +198,41 @@ def v20(view: View) -> Iterator[Hit]:
 
 @rule(
     "PHX-V23", v="V23", family="phoenix", defaults=("error", "error", "error"),
-    title="The serving Service is a ClusterIP to the http port",
+    title="The serving Service is a ClusterIP to the serving port",
     why="""NodePort and LoadBalancer Services bypass the ingress/Gateway (TLS, host routing, `X-Forwarded-Proto`);
-    a numeric or wrong targetPort silently breaks when the container port changes.""",
-    fix="Use `type: ClusterIP` with `targetPort: http` and front it with the HTTPRoute (or Ingress).",
-    interpretation="The serving Services are the non-headless Services whose selector matches APP's pods.",
+    a Service that targets another port than the one Phoenix listens on has no working endpoint, and one that
+    targets a distribution port hands the cookie-protected Erlang distribution to whoever reaches the Service.""",
+    fix="""Use `type: ClusterIP` with `targetPort: http` (the container port Phoenix serves on) and front it with the
+    HTTPRoute (or Ingress).""",
+    interpretation="""The serving Services are the non-headless Services in the workload's namespace whose selector
+    matches the pods of a Phoenix web workload. Some port must target the serving port (found by evidence, by number
+    or by any container port name with that number: `http`, `web`, `phoenix`, ...); other ports (metrics) may be there
+    too, but none may target epmd or a distribution port.""",
 )
 def v23(view: View) -> Iterator[Hit]:
-    for app, _, c in each_app(view):
+    for workload in view.phoenix("phoenix-web"):
+        app, serving = workload.res, workload.serving
+        if workload.c_path is None or serving is None:
+            continue
         labels = view.pod_labels(app)
-        own = _http_port(c)
+        distribution = distribution_ports(view, workload.res, workload.c_path)
         for service in view.of_kind("Service"):
-            if service.spec.get("clusterIP") == "None" or not selector_matches(service.spec.get("selector"), labels):
+            if service.spec.get("clusterIP") == "None" or service.namespace != app.namespace or not selector_matches(
+                    service.spec.get("selector"), labels):
                 continue
             if service.spec.get("type", "ClusterIP") != "ClusterIP":
                 yield Hit(service, ("spec", "type"), f"{service.label} serving {app.label} is "
                           f"{service.spec.get('type')}; use ClusterIP behind the ingress/Gateway")
-            for index, port in enumerate(as_list(service.spec.get("ports"))):
-                port = as_dict(port)
-                target = port.get("targetPort", port.get("port"))
-                if not (target == "http" or (own is not None and as_int(target) == own)):
-                    yield Hit(service, ("spec", "ports", index), f"port {port.get('name') or index} of {service.label} "
-                              "does not target the container port http")
+            ports = [(index, as_dict(port)) for index, port in enumerate(as_list(service.spec.get("ports")))]
+            targets = [(index, port, port.get("targetPort", port.get("port"))) for index, port in ports]
+            if not any(serving.matches(target) for _, _, target in targets):
+                for index, port, _ in targets:
+                    yield Hit(service, ("spec", "ports", index), f"port {port.get('name') or index} of "
+                              f"{service.label} does not target the serving port {serving} of {app.label}")
+            for index, port, target in targets:
+                if distribution.matches(target):
+                    yield Hit(service, ("spec", "ports", index), f"port {port.get('name') or index} of "
+                              f"{service.label} targets a distribution port of {app.label}")
 
 
 @rule(
@@ -202,12 +242,13 @@ def v23(view: View) -> Iterator[Hit]:
     exercise clustering. Dev runs one pod, and an HPA there only scales a cluster nobody load-tests.""",
     fix="""Set the HPA's `minReplicas` (staging, prod) or `spec.replicas` (dev, with the `single-replica` component
     that also deletes the HPA).""",
-    interpretation="""R is the HPA's `minReplicas` when an HPA targets APP, else `spec.replicas` (default 1). The
-    bounds per environment are the policy's `replicas` setting (`min`, `max`, `hpa: false`).""",
+    interpretation="""Applies to every Phoenix web workload but DaemonSets (one pod per node). R is the HPA's
+    `minReplicas` when an HPA targets the workload, else `spec.replicas` (default 1). The bounds per environment are
+    the policy's `replicas` setting (`min`, `max`, `hpa: false`).""",
 )
 def v24(view: View) -> Iterator[Hit]:
     bounds = as_dict(view.setting("replicas"))
-    for app in view.apps:
+    for app in _scaled(view):
         count, res, path = view.replicas(app)
         low, high = as_int(bounds.get("min")), as_int(bounds.get("max"))
         if bounds.get("hpa") is False:
@@ -227,11 +268,12 @@ def v24(view: View) -> Iterator[Hit]:
     `maxReplicas` equal to `minReplicas` is not autoscaling; fast scale-down drops websockets in bursts.""",
     fix="""Leave `spec.replicas` out of the Deployment, make `maxReplicas` > `minReplicas`, and keep
     `behavior.scaleDown.stabilizationWindowSeconds` ≥ 300 when set.""",
-    interpretation="""`spec.replicas` must be absent even though the generated Argo CD Applications ignore
-    `/spec/replicas`: Flux applies the same rendered output and has no such setting.""",
+    interpretation="""Applies to every Phoenix web and worker workload an HPA targets. `spec.replicas` must be absent
+    even though the generated Argo CD Applications ignore `/spec/replicas`: Flux applies the same rendered output and
+    has no such setting.""",
 )
 def v25(view: View) -> Iterator[Hit]:
-    for app in view.apps:
+    for app, _, _ in each_release(view, "phoenix-long-running"):
         for hpa in view.hpas_for(app):
             if "replicas" in app.spec:
                 yield Hit(app, ("spec", "replicas"), f"{app.label} sets spec.replicas while {hpa.label} scales it")
@@ -243,6 +285,11 @@ def v25(view: View) -> Iterator[Hit]:
             if window is not None and (as_int(window) or 0) < 300:
                 yield Hit(hpa, ("spec", "behavior", "scaleDown", "stabilizationWindowSeconds"),
                           "scaleDown.stabilizationWindowSeconds must be at least 300")
+
+
+def _scaled(view: View) -> list[Any]:
+    """The Phoenix web workloads whose replica count is theirs to set (every kind but DaemonSet)."""
+    return [app for app in view.apps if app.kind != "DaemonSet"]
 
 
 def _percent_or_int(value: Any) -> tuple[int, bool] | None:
@@ -261,16 +308,17 @@ def _percent_or_int(value: Any) -> tuple[int, bool] | None:
     not-ready pods go.""",
     fix="""A `policy/v1` PDB selecting exactly the web pods with `maxUnavailable: 1` (or `minAvailable` between 1 and
     R-1) and `unhealthyPodEvictionPolicy: AlwaysAllow`.""",
-    interpretation=""""Selector equals APP's selector" is read as "selects exactly APP's pods": the shipped PDB adds
-    `component: web`, so the migration Job's pod (which has no scale subresource) is not counted. Condition `blocking`:
-    at R ≤ 1 the budget allows no eviction; in dev only that is checked.""",
+    interpretation="""Applies to every Phoenix web workload but DaemonSets. "Selector equals APP's selector" is read
+    as "selects exactly the workload's pods": the shipped PDB adds `component: web`, so the migration Job's pod (which
+    has no scale subresource) is not counted. An empty selector (`{}`) selects every pod of the namespace. Condition
+    `blocking`: at R ≤ 1 the budget allows no eviction; in dev only that is checked.""",
 )
 def v26(view: View) -> Iterator[Hit]:
-    for app in view.apps:
+    for app in _scaled(view):
         count = view.replicas(app)[0]
         labels = view.pod_labels(app)
         budgets = [p for p in view.of_kind("PodDisruptionBudget") if p.namespace == app.namespace
-                   and selector_matches(p.spec.get("selector"), labels)]
+                   and label_selector_matches(p.spec.get("selector"), labels)]
         if not budgets:
             yield Hit(app, ("metadata", "name"), f"no PodDisruptionBudget selects the pods of {app.label}")
         for pdb in budgets:
@@ -284,7 +332,7 @@ def v26(view: View) -> Iterator[Hit]:
                           f"{pdb.label} allows no eviction at {count} replica(s): it blocks node drains",
                           condition="blocking")
                 continue
-            if not view.selects_exactly(spec.get("selector"), app):
+            if not view.selects_exactly(spec.get("selector"), app, label_selector=True):
                 yield Hit(pdb, ("spec", "selector"), f"{pdb.label} does not select exactly the pods of {app.label}")
             ok = max_unavailable == (1, False) or (
                 min_available is not None and not min_available[1] and 1 <= min_available[0] < count)
@@ -301,9 +349,12 @@ def v26(view: View) -> Iterator[Hit]:
     why="""The default `maxUnavailable: 25%` removes serving nodes before new ones are ready; with `maxUnavailable:
     0` and a surge, a rollout only adds capacity first.""",
     fix="`strategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 0, maxSurge: 1}}`.",
+    interpretation="Applies to the Phoenix web workloads that are Deployments (the only kind with this strategy).",
 )
 def v27(view: View) -> Iterator[Hit]:
     for app in view.apps:
+        if app.kind != "Deployment":
+            continue
         strategy = as_dict(app.spec.get("strategy"))
         if strategy.get("type", "RollingUpdate") != "RollingUpdate":
             yield Hit(app, ("spec", "strategy", "type"), f"{app.label} uses a {strategy.get('type')} strategy")
@@ -324,16 +375,16 @@ def v27(view: View) -> Iterator[Hit]:
     every replica in one zone.""",
     fix="""A `topologySpreadConstraints` entry with `topologyKey: topology.kubernetes.io/zone`, `maxSkew: 1` and a
     `labelSelector` matching the web pods (plus `matchLabelKeys: [pod-template-hash]`).""",
-    interpretation="""The accepted topology keys per environment are the policy's `spreadTopologyKeys`: staging also
-    accepts `kubernetes.io/hostname` ("hostname ok").""",
+    interpretation="""Applies to every Phoenix web workload but DaemonSets. The accepted topology keys per environment
+    are the policy's `spreadTopologyKeys`: staging also accepts `kubernetes.io/hostname` ("hostname ok").""",
 )
 def v28(view: View) -> Iterator[Hit]:
     keys = [str(k) for k in view.setting("spreadTopologyKeys") or []]
-    for app in view.apps:
+    for app in _scaled(view):
         labels = view.pod_labels(app)
         constraints = [c for c in as_list(view.pod_spec(app).get("topologySpreadConstraints")) if isinstance(c, dict)]
         if not any(c.get("topologyKey") in keys and as_int(c.get("maxSkew")) == 1
-                   and selector_matches(c.get("labelSelector"), labels) for c in constraints):
+                   and label_selector_matches(c.get("labelSelector"), labels) for c in constraints):
             spec_path = pod_spec_path(app) or ("spec",)
             yield Hit(app, spec_path + ("topologySpreadConstraints",) if constraints else spec_path,
                       f"no topologySpreadConstraints with topologyKey {' or '.join(keys)}, maxSkew 1 and a "
@@ -346,9 +397,10 @@ def v28(view: View) -> Iterator[Hit]:
     why="""With N replicas an initContainer migration runs N migrators at every pod start, and ties schema changes to
     every restart; it is acceptable only in single-replica dev.""",
     fix="Run migrations in the migration Job (V05, V31, V32) and remove the initContainer.",
+    interpretation="Applies to every Phoenix web and worker workload.",
 )
 def v33(view: View) -> Iterator[Hit]:
-    for app in view.apps:
+    for app, _, _ in each_release(view, "phoenix-long-running"):
         count = view.replicas(app)[0]
         if count <= 1:
             continue
@@ -362,9 +414,10 @@ def v33(view: View) -> Iterator[Hit]:
     "K8S-PROBES", family="general", defaults=("warning", "error", "error"),
     title="Other long-running workloads have readiness and liveness probes",
     why="""Without readiness a Service sends traffic to pods that cannot serve it; without liveness a deadlocked
-    process is never restarted. V13 covers the web container.""",
+    process is never restarted. V13 covers the Phoenix web workloads.""",
     fix="Give every container of a Deployment, StatefulSet or DaemonSet a `readinessProbe` and a `livenessProbe`.",
-    interpretation="Jobs and CronJobs are not long-running and need no probes.",
+    interpretation="""Applies to every Deployment, StatefulSet and DaemonSet that is not a Phoenix web workload
+    (Phoenix workers included). Jobs and CronJobs are not long-running and need no probes.""",
 )
 def probes(view: View) -> Iterator[Hit]:
     apps = {id(a) for a in view.apps}
@@ -381,12 +434,14 @@ def probes(view: View) -> Iterator[Hit]:
     "K8S-RESOURCES", family="general", defaults=("warning", "error", "error"),
     title="Every other container requests CPU and memory and limits memory",
     why="""Without requests the scheduler overcommits nodes and the HPA cannot compute utilization; without a memory
-    limit one leak evicts its neighbours. V15 covers the web container.""",
+    limit one leak evicts its neighbours. V15 covers the release container of Phoenix web and worker workloads.""",
     fix="Set `resources.requests.cpu`, `resources.requests.memory` and `resources.limits.memory` on the container.",
+    interpretation="""Applies to every container (init containers included) of every workload, except the release
+    container of a Phoenix web or worker workload (V15).""",
 )
 def resources(view: View) -> Iterator[Hit]:
     skip: set[tuple[int, JsonPath]] = set()
-    for app, c_path, _ in each_app(view):
+    for app, c_path, _ in each_release(view, "phoenix-long-running"):
         skip.add((id(app), c_path))
     for res in view.workloads:
         for path, container in containers_of(res, ("initContainers", "containers")):

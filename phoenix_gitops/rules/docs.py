@@ -15,6 +15,7 @@ import json
 from .policy import DEFAULT_POLICY_NAME, REPO_POLICY, SKIP, Policy
 from .registry import CATALOGUE, FAMILIES, PROFILES, Rule, Severity, in_floor
 from .suppress import ANNOTATION, MIN_REASON
+from .workloads import APPLIES, WORKLOAD_FAMILIES
 
 __all__ = ["rules_markdown", "doc_anchor", "DOC_PATH", "HEADER"]
 
@@ -94,9 +95,12 @@ def rules_markdown(policy: Policy) -> str:
         "**IDs.** `PHX-Vnn` implements rule Vnn of the Phoenix reference (phoenix-on-kubernetes §2); V36 keeps the "
         "isolation ID `ISO-CLUSTER-DISTINCT`, which `render` also reports. `K8S-*` are general Kubernetes rules (for "
         "what no Phoenix rule covers), `SEC-*` secrets, `ISO-*` isolation, `POLICY-*` the policy and suppressions. "
-        "Words used below: **APP** is the Deployment labelled `app.kubernetes.io/component: web`, **C** its container "
-        "named like the app (or its only container), **JOB** the Job labelled `app.kubernetes.io/component: "
-        "migrations`, **R** the replica count (the HPA's `minReplicas`, else `spec.replicas`).",
+        "Words used below: a **Phoenix workload** is any workload whose pod shows that it runs a Phoenix/Elixir "
+        "release (its variables, its command; not its labels: see the README's \"How Phoenix workloads are "
+        "recognised\"), in a role: `web`, `worker`, `migration` or `task`; **APP** is a Phoenix web workload (there "
+        "may be several), **C** its release container, **JOB** a Phoenix migration Job, **R** the replica count (the "
+        "HPA's `minReplicas`, else `spec.replicas`). Each rule says which workloads it applies to; `--format json` "
+        "lists every workload with the rule families that applied to it.",
         "",
         f"**Severities** are data: the tool's default policy is `{DEFAULT_POLICY_NAME}`; a repository's own "
         f"`{REPO_POLICY}` replaces it whole (copy the default and edit it). Each environment uses one column "
@@ -134,7 +138,7 @@ def rules_markdown(policy: Policy) -> str:
         flags = ["yes" if rule.tunable else "no", "yes" if policy.suppressible(rule) else "no"]
         out.append(f"| [{rule.id}](#{doc_anchor(rule.id)}) | {rule.v or ''} | {rule.title} | "
                    + " | ".join(_cells(rule, policy) + flags) + " |")
-    sections = [("Phoenix reference rules (V01–V38)", [r for r in rules if r.v])]
+    sections = [("Phoenix reference rules (V01–V38)", [r for r in rules if r.v or r.family == "phoenix"])]
     for family, title in FAMILIES.items():
         if family != "phoenix":
             sections.append((title, [r for r in rules if not r.v and r.family == family]))
@@ -145,6 +149,9 @@ def rules_markdown(policy: Policy) -> str:
             out += ["", f"### {rule.id}", "", f"**{rule.title}.**"
                     + (f" Implements {rule.v} of the Phoenix reference." if rule.v else "") + f" {where}", ""]
             out += [f"*Why.* {rule.why}", "", f"*How to fix.* {rule.fix}", ""]
+            if rule.id in APPLIES:
+                applies = WORKLOAD_FAMILIES[APPLIES[rule.id]]
+                out += [f"*Applies to.* {applies[0].upper()}{applies[1:]}; rule family `{APPLIES[rule.id]}`.", ""]
             if rule.interpretation:
                 out += [f"*Reading of the rule.* {rule.interpretation}", ""]
             if rule.tunable:

@@ -1,7 +1,8 @@
 """Run the catalogue over rendered environments: per overlay, per source, and across environments.
 
-An overlay whose sources, build or schemas already produced an error is skipped: the rules read shapes the
-schema stage guarantees, so they only say what is certain (like `sources.py` does before kustomize). Each hit
+The rules run over every resource of a build, those that failed their schema included, so they never trust a
+shape (`rules.model.as_dict`/`as_list`); only an overlay whose sources or build failed has nothing to run them
+on, and the report lists it as skipped. Before the rules, every workload is classified (`rules.workloads`). Each hit
 becomes a `Finding` at the source line that set the field (`sourcemap.locate`), with the severity the policy
 gives the rule in that environment; `-` drops it. A hit on a resource that carries a valid suppression for the
 rule (one the policy lets an annotation make: `Policy.suppressible`) is kept on the suppression (`hidden`) instead
@@ -30,10 +31,11 @@ from ..errors import GitopsError
 from ..findings import Finding, sort_findings
 from ..model import Origin, Output, Rendered
 from ..sourcemap import Location, locate
-from .model import Res, View
+from .model import JsonPath, Res, View
 from .policy import SKIP, Policy
 from .registry import CATALOGUE, Hit, Rule
 from .suppress import ANNOTATION, Suppression, annotated, parse
+from .workloads import records
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..layout import Environment, Repo
@@ -44,12 +46,14 @@ __all__ = ["ViewRules", "AcrossRules", "Context", "check_view", "check_across", 
 @dataclass
 class ViewRules:
     """What the rules about one overlay found: findings, the overlay's suppressions with the hits they took, the
-    resource each suppression is on (its index in `view.resources`), and checks that crashed."""
+    resource each suppression is on (its index in `view.resources`), checks that crashed, and the overlay's
+    workloads as classified (`rules.workloads.records`)."""
 
     findings: list[Finding] = field(default_factory=list)
     suppressions: list[Suppression] = field(default_factory=list)
     targets: list[int] = field(default_factory=list)
     tool_errors: list[str] = field(default_factory=list)
+    workloads: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -69,6 +73,9 @@ class Context:
     policy: Policy
     schemas: Any
     envs: list[Environment]
+    any_env_name: bool = False
+    """A name in a binding's environments annotation need not be one of `envs` (lint: one profile, whose
+    environments are unknown)."""
 
 
 def view_of(env: Environment, output: Output, graph: Any, policy: Policy, schemas: Any = None,
@@ -91,6 +98,11 @@ def view_of(env: Environment, output: Output, graph: Any, policy: Policy, schema
 def check_view(view: View, policy: Policy, only: Collection[str] | None = None) -> ViewRules:
     """The rules about one overlay (scope `rendered` and `source`) over `view`."""
     result = ViewRules()
+    try:
+        result.workloads = records(view)
+    except Exception as err:  # like a crashing rule: said, never a traceback
+        result.tool_errors.append(f"classifying the workloads of {view.overlay.id} failed ({type(err).__name__}); "
+                                  "its workloads are missing from this report")
     for res, value in annotated(view):
         where = _locate(view, res, ("metadata", "annotations", ANNOTATION))
         target = next(i for i, r in enumerate(view.resources) if r is res)
@@ -187,9 +199,11 @@ def _suppression_for(rule: Rule, view: View, hit: Hit, own: ViewRules | None) ->
 
 
 def _finding(rule: Rule, severity: str, view: View | None, env_name: str, hit: Hit) -> Finding:
+    """The finding of `hit`, under the hit's own ID when it names one (`VAP/<policy>`), else the rule's."""
+    rule_id = hit.rule or rule.id
     if view is None:
         where = hit.location or Location(f"overlays/{env_name}", None, None)
-        return Finding(rule.id, severity, hit.message, where.path, where.line, where.col, env=env_name)
+        return Finding(rule_id, severity, hit.message, where.path, where.line, where.col, env=env_name)
     if hit.location is not None:
         where = hit.location
     elif hit.at is not None:
@@ -199,11 +213,11 @@ def _finding(rule: Rule, severity: str, view: View | None, env_name: str, hit: H
     else:
         where = _overlay_location(view)
     resource = hit.res.label if hit.res is not None else None
-    return Finding(rule.id, severity, hit.message, where.path, where.line, where.col, env=env_name,
+    return Finding(rule_id, severity, hit.message, where.path, where.line, where.col, env=env_name,
                    app=view.overlay.app, resource=resource)
 
 
-def _locate(view: View, res: Res, path: tuple[str | int, ...]) -> Location:
+def _locate(view: View, res: Res, path: JsonPath) -> Location:
     if view.graph is None:
         return _overlay_location(view)
     try:
@@ -212,26 +226,52 @@ def _locate(view: View, res: Res, path: tuple[str | int, ...]) -> Location:
         return _overlay_location(view)
 
 
-def _json_patch_op(view: View, res: Res, path: tuple[str | int, ...]) -> Location | None:
-    """The JSON 6902 `add`/`replace` operation (outermost overlay first) that wrote `path` or a parent of it.
+def _json_patch_op(view: View, res: Res, path: JsonPath) -> Location | None:
+    """The JSON 6902 operation (outermost overlay first) that made `path` what it is: an `add`/`replace` of `path`
+    or of a parent of it (at the field inside the operation's value when it is there), an append to the list
+    `path` names (`/volumes/-`), or a `remove` below `path` (a finding about what is missing there).
 
-    `sourcemap.locate` matches strategic-merge patches and source documents; a field a JSON patch added exists in
-    neither, so without this the finding would point at the unrelated base line of its parent."""
+    `sourcemap.locate` matches strategic-merge patches and source documents; what a JSON patch wrote or removed is
+    in neither, so without this the finding would point at the unrelated base line of its parent."""
     assert view.graph is not None
     for patch in view.graph.patches:
         if not isinstance(patch.doc.data, list) or patch.target_kind != res.kind or (
                 patch.target_name and patch.target_name not in res.name):
             continue
         for index, op in enumerate(patch.doc.data):
-            if not isinstance(op, dict) or op.get("op") not in ("add", "replace"):
-                continue
-            if not isinstance(op.get("path"), str):
+            if not isinstance(op, dict) or not isinstance(op.get("path"), str):
                 continue
             parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
-            if len(parts) <= len(path) and all(a == "-" and isinstance(b, int) or a == str(b)
-                                                for a, b in zip(parts, path, strict=False)):
-                return Location(patch.doc.source, *patch.doc.position((index, "value") if "value" in op else (index,)))
+            if op.get("op") == "remove":
+                if len(parts) > len(path) and _names(parts, path):
+                    return Location(patch.doc.source, *patch.doc.position((index,)))
+                continue
+            if op.get("op") not in ("add", "replace"):
+                continue
+            if parts and parts[-1] == "-" and len(parts) == len(path) + 1:
+                parts = parts[:-1]  # an append to the list the finding names
+            if len(parts) <= len(path) and _names(parts, path):
+                if "value" not in op:
+                    return Location(patch.doc.source, *patch.doc.position((index,)))
+                inside = tuple(path[len(parts):])
+                at = (index, "value", *inside) if _holds(op["value"], inside) else (index, "value")
+                return Location(patch.doc.source, *patch.doc.position(at))
     return None
+
+
+def _names(parts: Sequence[str], path: JsonPath) -> bool:
+    """Whether the JSON pointer `parts` and `path` agree where both go (`-` stands for any list index)."""
+    return all(a == "-" and isinstance(b, int) or a == str(b) for a, b in zip(parts, path, strict=False))
+
+
+def _holds(value: Any, path: JsonPath) -> bool:
+    """Whether `path` leads somewhere inside `value`."""
+    for key in path:
+        in_dict = isinstance(value, dict) and key in value
+        if not (in_dict or isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value)):
+            return False
+        value = value[key]
+    return True
 
 
 def _overlay_location(view: View) -> Location:

@@ -89,7 +89,12 @@ def _selecting_no_pods(view: View, kind: str) -> Iterator[Hit]:
         if isinstance(selector, dict) and selector and not any(
             selector_matches(selector, view.pod_labels(w)) for w in view.workloads if w.namespace == res.namespace
         ):
-            yield Hit(res, ("spec", "selector"), f"{res.label} selects no pods of this build")
+            elsewhere = [w for w in view.workloads if w.namespace != res.namespace
+                         and selector_matches(selector, view.pod_labels(w))]
+            said = (f" in its namespace {res.namespace}; it matches {', '.join(w.label for w in elsewhere)} in "
+                    f"namespace {', '.join(sorted({str(w.namespace) for w in elsewhere}))}, and a {kind} only selects "
+                    "pods of its own namespace") if elsewhere else " of this build"
+            yield Hit(res, ("spec", "selector"), f"{res.label} selects no pods{said}")
 
 
 @rule(

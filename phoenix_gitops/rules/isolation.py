@@ -11,11 +11,14 @@ Usage:
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from ..cluster_isolation import check_isolation
+from ..errors import InputError
 from ..sourcemap import Location
+from ..yamlio import load_file
 from .model import Res, View
 from .registry import Hit, document, rule
 
@@ -51,14 +54,45 @@ document(
     interpretation="""Compares the environment files' `cluster`, `server` (ignoring case, a trailing `/` and `:443`)
     and `argocdProject` across every environment of the repository, whichever were selected; the Argo CD
     Applications and Flux Kustomizations generated from them then differ too (`render` checks those). The check is
-    `cluster_isolation.check_isolation`, the same one `render` runs; the finding is on the later environment of a pair
-    (by name) with that environment's severity.""",
+    `cluster_isolation.check_isolation`, the same one `render` runs, pair by pair; the finding is reported in both
+    environments of a pair, each at the line of its own file with its own severity, so that it lands on the file
+    that changed whichever of the two it is.""",
 )
 def cluster_distinct(views: list[View], context: Any) -> Iterator[tuple[str, Hit]]:
-    for finding in check_isolation(context.envs, {}):
-        if finding.rule == "ISO-CLUSTER-DISTINCT" and finding.env:
-            yield finding.env, Hit(None, (), finding.message,
-                                   location=Location(finding.path, finding.line, finding.col))
+    envs = sorted(context.envs, key=lambda e: e.name)
+    for index, first in enumerate(envs):
+        for second in envs[index + 1:]:
+            for finding in check_isolation([first, second], {}):
+                if finding.rule != "ISO-CLUSTER-DISTINCT" or not finding.env:
+                    continue
+                yield finding.env, Hit(None, (), finding.message,
+                                       location=Location(finding.path, finding.line, finding.col))
+                other = first if finding.env == second.name else second
+                partner = _partner(finding.message, other, second if other is first else first)
+                if partner is not None:
+                    yield other.name, partner
+
+
+_SHARED = {"cluster": ("cluster", "cluster"), "server": ("server", "server"),
+           "argocdProject": ("argocd_project", "Argo CD project")}
+"""The environment file's keys V36 compares: (Environment attribute, how messages name it)."""
+
+
+def _partner(message: str, env: Any, other: Any) -> Hit | None:
+    """The same V36 finding seen from the other environment of the pair, at the line of its own file."""
+    match = re.match(r"\$\.(\w+):", message)
+    if match is None or match.group(1) not in _SHARED:
+        return None
+    key = match.group(1)
+    attribute, what = _SHARED[key]
+    try:
+        docs = load_file(env.repo_root / env.file, name=env.file)
+    except InputError:
+        docs = []
+    line, col = docs[0].position((key,)) if docs else (None, None)
+    text = (f"$.{key}: {getattr(env, attribute)!r} is also the {what} of environment {other.name} ({other.file}); "
+            "each environment must be its own cluster (V36)")
+    return Hit(None, (), text, location=Location(env.file, line, col))
 
 
 def _key(group: str, kind: str) -> str:

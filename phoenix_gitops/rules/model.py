@@ -1,8 +1,8 @@
-"""What the rules read: one overlay's rendered resources, with the Phoenix roles (APP, C, JOB) picked out.
+"""What the rules read: one overlay's rendered resources, with the Phoenix workloads and their roles picked out.
 
-The definitions follow phoenix-on-kubernetes §2: **APP** is the Deployment labelled
-`app.kubernetes.io/component: web`; **C** is its container named like the app (`app.kubernetes.io/name`), or its
-only container; **JOB** is the Job labelled `app.kubernetes.io/component: migrations`. Environment variables are
+Which workloads run a Phoenix release, and in which role, is decided by evidence (`workloads.py`): **APP** (the
+reference's word) is any Phoenix workload of role `web`, **C** its release container, **JOB** any Phoenix
+migration Job; `View.phoenix(family)` gives the workloads a rule family applies to. Environment variables are
 resolved the way the kubelet does it (`envFrom` in order, then `env`, the last definition winning), through the
 ConfigMaps of the same build, so a value set by a `configMapGenerator` literal is seen.
 
@@ -10,9 +10,10 @@ Nothing here reports; rules (see `registry.py`) turn what they see into hits.
 
 Usage:
     view = View(env, profile="prod", overlay=overlay, resources=[Res(doc, origin) for ...], graph=graph, policy=policy)
-    app = view.app                       # Res of the web Deployment, or None
+    app = view.app                       # Res of the first web workload, or None
     c_path, c = view.container(app)      # ('spec', 'template', 'spec', 'containers', 0), {...}
     view.resolve(app, c_path, "PHX_HOST").value     # 'api.example.org'
+    [w.res.label for w in view.phoenix("phoenix-long-running")]   # ['Deployment/api-web', 'Deployment/api-worker']
 """
 from __future__ import annotations
 
@@ -31,12 +32,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..layout import Environment, Overlay
     from ..sources import SourceGraph
     from .policy import Policy
+    from .workloads import Workload
 
 __all__ = [
     "JsonPath", "Res", "View", "Resolved", "POD_TEMPLATE_KINDS", "COMPONENT", "NAME", "INSTANCE",
-    "parse_quantity", "selector_matches", "as_int", "group_of", "pod_spec_path", "pod_labels_path",
-    "containers_of", "command_of", "migrates", "erl_options", "as_dict", "as_list", "each_app", "kustomization_docs",
-    "image_entry",
+    "parse_quantity", "selector_matches", "label_selector_matches", "as_int", "group_of", "pod_spec_path",
+    "pod_labels_path", "containers_of", "command_of", "migrates", "erl_options", "as_dict", "as_list", "each_app",
+    "each_release", "kustomization_docs", "image_entry",
 ]
 
 JsonPath = tuple[str | int, ...]
@@ -225,6 +227,18 @@ def selector_matches(selector: Any, labels: dict[str, Any]) -> bool:
     return True
 
 
+def label_selector_matches(selector: Any, labels: dict[str, Any]) -> bool:
+    """Whether a LabelSelector (a NetworkPolicy's `podSelector`, a PDB's or a spread constraint's selector) matches
+    `labels`: `{}` matches every pod, a missing selector none."""
+    if not isinstance(selector, dict):
+        return False
+    if not selector:
+        return True
+    if "matchLabels" not in selector and "matchExpressions" not in selector:
+        return False  # not a LabelSelector
+    return selector_matches(selector, labels)
+
+
 def pod_spec_path(res: Res) -> JsonPath | None:
     """Where the pod spec of a workload is, or None when `res` runs no pods."""
     if res.kind == "Pod":
@@ -318,15 +332,34 @@ class View:
         """The resources of `kind` labelled `app.kubernetes.io/component: <component>`."""
         return [r for r in self.of_kind(kind) if r.labels.get(COMPONENT) == component]
 
+    @property
+    def classified(self) -> list[Workload]:
+        """Every workload, classified by evidence (`workloads.classify`)."""
+        from .workloads import classify  # (workloads builds on this module)
+
+        return classify(self)
+
+    def phoenix(self, family: str) -> list[Workload]:
+        """The Phoenix workloads rule family `family` applies to (see `workloads.WORKLOAD_FAMILIES`)."""
+        return [w for w in self.classified if w.phoenix and w.role is not None and family in w.families]
+
+    def workload(self, res: Res) -> Workload | None:
+        """The classification of workload `res`."""
+        return next((w for w in self.classified if w.res is res), None)
+
+    def others(self) -> list[Res]:
+        """The workloads that are not Phoenix workloads (unclassified ones included)."""
+        return [w.res for w in self.classified if not w.phoenix or w.role is None]
+
     @cached_property
     def apps(self) -> list[Res]:
-        """Every APP (should be exactly one: rule V01)."""
-        return self.of_component("Deployment", "web")
+        """Every APP: the Phoenix workloads of role web."""
+        return [w.res for w in self.phoenix("phoenix-web")]
 
     @cached_property
     def jobs(self) -> list[Res]:
-        """Every JOB (the migration Job)."""
-        return self.of_component("Job", "migrations")
+        """Every JOB: the Phoenix migration Jobs."""
+        return [w.res for w in self.phoenix("phoenix-migration")]
 
     @property
     def app(self) -> Res | None:
@@ -351,7 +384,11 @@ class View:
         return _dict(res.get(path)) if path else {}
 
     def container(self, app: Res) -> tuple[JsonPath, dict[str, Any]] | tuple[None, None]:
-        """C: the container named like the app, else the only container, else the first (JsonPath, dict)."""
+        """C: the release container of a Phoenix workload; for any other, the container named like the app, else
+        the only container, else the first (JsonPath, dict)."""
+        workload = self.workload(app)
+        if workload is not None and workload.c_path is not None:
+            return workload.c_path, workload.container
         found = list(containers_of(app, ("containers",)))
         if not found:
             return None, None
@@ -361,15 +398,17 @@ class View:
                 return path, container
         return found[0]
 
-    def selects_exactly(self, selector: Any, target: Res) -> bool:
-        """True when `selector` matches the pods of `target` and of no other workload of the build.
+    def selects_exactly(self, selector: Any, target: Res, label_selector: bool = False) -> bool:
+        """True when `selector` matches the pods of `target` and of no other workload of the build (a LabelSelector,
+        where `{}` matches every pod, with `label_selector`; else a Service selector).
 
         This is how "a selector equal to APP's selector" is read: the shipped Services and PDB select
         name + instance + `component: web`, so the migration Job's pod is never an endpoint nor counted.
         """
-        if not selector_matches(selector, self.pod_labels(target)):
+        matches = label_selector_matches if label_selector else selector_matches
+        if not matches(selector, self.pod_labels(target)):
             return False
-        return not any(selector_matches(selector, self.pod_labels(other)) for other in self.workloads
+        return not any(matches(selector, self.pod_labels(other)) for other in self.workloads
                        if other is not target and other.namespace == target.namespace)
 
     def hpas_for(self, target: Res) -> list[Res]:
@@ -491,11 +530,15 @@ class View:
 
 
 def each_app(view: View) -> Iterator[tuple[Res, JsonPath, dict[str, Any]]]:
-    """(APP, path of C, C) for every APP that has a container."""
-    for app in view.apps:
-        c_path, c = view.container(app)
-        if c_path is not None and c is not None:
-            yield app, c_path, c
+    """(APP, path of C, C) for every APP (Phoenix web workload) that has a container."""
+    yield from each_release(view, "phoenix-web")
+
+
+def each_release(view: View, family: str) -> Iterator[tuple[Res, JsonPath, dict[str, Any]]]:
+    """(workload, path of C, C) for every Phoenix workload of rule family `family` that has a release container."""
+    for workload in view.phoenix(family):
+        if workload.c_path is not None:
+            yield workload.res, workload.c_path, workload.container
 
 
 def kustomization_docs(view: View) -> Iterator[Any]:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from itertools import combinations
 from typing import Any
 
+from ..findings import json_path
 from ..images import split_image
 from ..sourcemap import Location
 from .model import (
@@ -32,24 +33,28 @@ from .model import (
     command_of,
     containers_of,
     each_app,
+    each_release,
     erl_options,
     kustomization_docs,
     migrates,
     parse_quantity,
+    selector_matches,
 )
 from .registry import CATALOGUE, Hit, rule
+from .workloads import dist_ports, labels_path
 
 VERSION = "app.kubernetes.io/version"
 REQUIRED_LABELS = (NAME, INSTANCE, "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by")
 HEALTH_ANNOTATION = "phoenix/health-paths-excluded-from-force-ssl"
 DB_ANNOTATION = "phoenix/db-max-connections"
-_RELEASE_NODE = re.compile(r"^[A-Za-z0-9_-]+@\$\(POD_IP\)$")
+_RELEASE_NODE = re.compile(r"^[A-Za-z0-9_-]+@\$\(([A-Za-z_][A-Za-z0-9_]*)\)$")
 _SHELLS = {"sh", "bash", "dash", "ash", "zsh", "ksh"}
 _START = re.compile(r"bin/[A-Za-z0-9_.-]+\s+start\b")
 _HOOK = "argocd.argoproj.io/hook"
 _HOOK_DELETE = "argocd.argoproj.io/hook-delete-policy"
 _WAVE = "argocd.argoproj.io/sync-wave"
 _FLUX_FORCE = "kustomize.toolkit.fluxcd.io/force"
+_PRE_PROVISIONED = "the policy's preProvisionedSecrets"
 
 
 def _env_hit(app: Res, c_path: JsonPath, resolved: Any, message: str, **extra: Any) -> Hit:
@@ -65,26 +70,19 @@ def _wave(res: Res) -> int:
 
 @rule(
     "PHX-V01", v="V01", family="phoenix", defaults=("error", "error", "error"),
-    title="One web Deployment per app, recommended labels everywhere, a two-label selector",
+    title="Recommended labels everywhere; web workloads select by name and instance",
     why="""Selectors are immutable: a selector with a mutable label (version) breaks the next apply. Tools, the
-    NetworkPolicy and the PDB find the app through `app.kubernetes.io/*` labels, and the other rules find APP through
-    `component: web`.""",
-    fix="""Label the web Deployment `app.kubernetes.io/component: web` (exactly one per app overlay); select with
-    `matchLabels` of `app.kubernetes.io/name` and `app.kubernetes.io/instance` only; give every object
-    `app.kubernetes.io/{name,instance,part-of,managed-by}` (kustomize `labels:`), and the pod template `version` and
-    `component`.""",
+    NetworkPolicy and the PDB find the app through `app.kubernetes.io/*` labels.""",
+    fix="""Select the web workload's pods with `matchLabels` of `app.kubernetes.io/name` and
+    `app.kubernetes.io/instance` only; give every object `app.kubernetes.io/{name,instance,part-of,managed-by}`
+    (kustomize `labels:`), and the pod template `version` and `component`.""",
     interpretation="""Applies to overlays that run pods; an overlay that renders only configuration (no workload) is
-    not an app and is not checked.""",
+    not an app and is not checked. The selector and pod-template checks apply to every Phoenix web workload (found
+    by evidence, not by its labels: there may be several); the reference's "exactly one APP" is not required.""",
 )
 def v01(view: View) -> Iterator[Hit]:
     if not view.is_app:
         return
-    if not view.apps:
-        yield Hit(view.workloads[0], ("metadata", "labels"),
-                  f"no Deployment labelled {COMPONENT}: web (APP) among this overlay's workloads")
-    for extra in view.apps[1:]:
-        yield Hit(extra, ("metadata", "labels", COMPONENT),
-                  f"a second Deployment labelled {COMPONENT}: web; an app overlay has exactly one APP")
     for app in view.apps:
         selector = as_dict(app.spec.get("selector"))
         keys = set(as_dict(selector.get("matchLabels")))
@@ -94,12 +92,30 @@ def v01(view: View) -> Iterator[Hit]:
         template = view.pod_labels(app)
         missing = [label for label in (VERSION, COMPONENT) if label not in template]
         if missing:
-            yield Hit(app, ("spec", "template", "metadata", "labels"),
-                      f"$.spec.template.metadata.labels: missing {', '.join(missing)}")
+            yield Hit(app, labels_path(app), f"{json_path(labels_path(app))}: missing {', '.join(missing)}")
     for res in view.resources:
         missing = [label for label in REQUIRED_LABELS if label not in res.labels]
         if missing:
             yield Hit(res, ("metadata", "labels"), f"$.metadata.labels: missing {', '.join(missing)}")
+
+
+@rule(
+    "PHX-UNCLASSIFIED", family="phoenix", defaults=("info", "info", "info"),
+    title="A workload with Phoenix signals is classified",
+    why="""The Phoenix rules apply to the workloads whose pods show that they run a Phoenix/Elixir release, in the role
+    they play (web, worker, migration, task). A workload that shows some signs of one but not enough to tell, or whose
+    role cannot be told, is checked only by the general rules: this says so, instead of leaving it unsaid.""",
+    fix="""If it runs a Phoenix release, let its pod show it: keep the release's variables (`RELEASE_*`, `PHX_*`,
+    `DNS_CLUSTER_QUERY`) or command (`bin/server`, `bin/<app> start`) in the manifest; run one-off commands (`eval`,
+    migrations) from a Job, not a Deployment. If it is not one, suppress the rule on it with the reason.""",
+    interpretation="""How workloads are recognised and their roles told: see the README's "How Phoenix workloads are
+    recognised" (`phoenix_gitops/rules/workloads.py`). Reported at the workload's kind, once per workload.""",
+)
+def unclassified(view: View) -> Iterator[Hit]:
+    for workload in view.classified:
+        if workload.problem is not None:
+            yield Hit(workload.res, ("kind",), f"{workload.res.label} {workload.problem}; the Phoenix rules did not "
+                      "run on it")
 
 
 @rule(
@@ -127,19 +143,30 @@ def v02(view: View) -> Iterator[Hit]:
     title="A migration Job runs the same image as the web container",
     why="""Migrations must run the code being deployed: a Job with another image migrates to a schema the new pods do
     not expect (or not at all).""",
-    fix="""Add a `batch/v1` Job labelled `app.kubernetes.io/component: migrations` running `/app/bin/migrate` with
-    the app's symbolic image, so the overlay's `images:` entry rewrites both.""",
+    fix="""Add a `batch/v1` Job running `/app/bin/migrate` (or `bin/<app> eval "...migrate"`) with the app's
+    symbolic image, so the overlay's `images:` entry rewrites both.""",
+    interpretation="""A migration Job is one whose release container runs migrations (or one labelled `component:
+    migrations`); its release container must run the image of a web workload's release container. Other containers
+    of the Job (a `wait-for-db` initContainer, a sidecar) may run other images. A web workload whose release runs
+    migrations from an initContainer needs no Job here (V33 limits that to one replica).""",
 )
 def v05(view: View) -> Iterator[Hit]:
-    for app, _, c in each_app(view):
-        if not view.jobs:
-            yield Hit(app, ("metadata", "name"),
-                      f"no migration Job (a Job labelled {COMPONENT}: migrations) for {app.label}")
-        for job in view.jobs:
-            for path, container in containers_of(job, ("initContainers", "containers")):
-                if container.get("image") != c.get("image"):
-                    yield Hit(job, path + ("image",), f"container {container.get('name')!r} of {job.label} runs "
-                              f"another image than the web container {c.get('name')!r} of {app.label}")
+    web = list(each_app(view))
+    if not web:
+        return
+    init_migrations = any(migrates(c) for w in view.phoenix("phoenix-release")
+                          for _, c in containers_of(w.res, ("initContainers",)))
+    if not view.jobs and not init_migrations:
+        app = web[0][0]
+        yield Hit(app, ("metadata", "name"), f"no migration Job (a Job running bin/migrate or eval ...migrate) for "
+                  f"{', '.join(a.label for a, _, _ in web)}")
+    images = {str(c.get("image")): a for a, _, c in web}
+    for job in view.phoenix("phoenix-migration"):
+        container = job.container
+        if job.c_path is not None and str(container.get("image")) not in images:
+            app = next(iter(images.values()))
+            yield Hit(job.res, job.c_path + ("image",), f"container {container.get('name')!r} of {job.res.label} "
+                      f"runs another image than the web container of {app.label}")
 
 
 @rule(
@@ -149,22 +176,35 @@ def v05(view: View) -> Iterator[Hit]:
     `env[].value` and only from variables declared earlier; a ConfigMap value reaches the BEAM literally.""",
     fix="""In C's `env`: `POD_IP` from `valueFrom.fieldRef.fieldPath: status.podIP`, then
     `RELEASE_NODE: <release>@$(POD_IP)`; `RELEASE_DISTRIBUTION=name` (env or ConfigMap).""",
+    interpretation="""Applies to Phoenix web and worker workloads that use Erlang distribution (a release with
+    `RELEASE_DISTRIBUTION=none`, or with no sign of distribution, is not clustered). The pod-IP variable may have any
+    name (`POD_IP`, `NODE_IP`, `MY_POD_IP`): it is the one `RELEASE_NODE` references, and it must come from
+    `fieldRef` `status.podIP` and be declared before `RELEASE_NODE`.""",
 )
 def v08(view: View) -> Iterator[Hit]:
-    for app, c_path, _ in each_app(view):
+    for app, c_path, _ in each_release(view, "phoenix-clustered"):
         env = view.env_of(app, c_path)
-        pod_ip, node = env.get("POD_IP"), env.get("RELEASE_NODE")
-        if pod_ip is None or pod_ip.how != "field" or pod_ip.ref != "status.podIP":
-            yield _env_hit(app, c_path, pod_ip, "POD_IP must come from valueFrom.fieldRef.fieldPath: status.podIP")
+        node = env.get("RELEASE_NODE")
+        from_ip = [r for r in env.values() if r.how == "field" and r.ref == "status.podIP"]
         if node is None:
+            if not from_ip:
+                yield _env_hit(app, c_path, env.get("POD_IP"), "POD_IP must come from valueFrom.fieldRef.fieldPath: "
+                               "status.podIP")
             yield _env_hit(app, c_path, None, "RELEASE_NODE is not set; set it to <release>@$(POD_IP)")
         elif node.how != "value":
             yield _env_hit(app, c_path, node, f"RELEASE_NODE comes from a {node.how}: $(POD_IP) is only expanded in "
                            "env[].value; set it there")
-        elif not _RELEASE_NODE.match(node.value or ""):
-            yield _env_hit(app, c_path, node, "RELEASE_NODE must be <release>@$(POD_IP)")
-        elif pod_ip is not None and pod_ip.index is not None and node.index is not None and pod_ip.index > node.index:
-            yield _env_hit(app, c_path, node, "RELEASE_NODE is declared before POD_IP: $(POD_IP) stays literal")
+        else:
+            match = _RELEASE_NODE.match(node.value or "")
+            source = env.get(match.group(1)) if match else None
+            if not match:
+                yield _env_hit(app, c_path, node, "RELEASE_NODE must be <release>@$(POD_IP)")
+            elif source is None or source.how != "field" or source.ref != "status.podIP":
+                yield _env_hit(app, c_path, source or node, f"{match.group(1)} must come from "
+                               "valueFrom.fieldRef.fieldPath: status.podIP")
+            elif source.index is not None and node.index is not None and source.index > node.index:
+                yield _env_hit(app, c_path, node, f"RELEASE_NODE is declared before {match.group(1)}: "
+                               f"$({match.group(1)}) stays literal")
         distribution = view.resolve(app, c_path, "RELEASE_DISTRIBUTION")
         if distribution is None or distribution.value != "name":
             yield _env_hit(app, c_path, distribution, "RELEASE_DISTRIBUTION must resolve to `name` (long names)")
@@ -177,12 +217,14 @@ def v08(view: View) -> Iterator[Hit]:
     headless Service whose selector picks exactly those pods.""",
     fix="""Add a Service with `clusterIP: None` selecting the web pods and set `DNS_CLUSTER_QUERY` to
     `<service>.<namespace>.svc.cluster.local` (a kustomize replacement keeps it in sync with the name).""",
-    interpretation=""""Selector equals APP's selector" is read as "selects exactly APP's pods": the shipped Services
-    select name + instance + `component: web`, so the migration Job's pod is never a cluster member. libcluster
-    markers other than `DNS_CLUSTER_QUERY` are not looked for.""",
+    interpretation="""Applies to Phoenix web and worker workloads that use Erlang distribution and set
+    `DNS_CLUSTER_QUERY`. "Selector equals APP's selector" is read as "selects exactly the cluster's pods": the pods of
+    the workload and of other Phoenix workloads with the same `DNS_CLUSTER_QUERY` (a worker may join the web nodes),
+    never those of a migration Job or of another workload. libcluster markers other than `DNS_CLUSTER_QUERY` are not
+    looked for.""",
 )
 def v09(view: View) -> Iterator[Hit]:
-    for app, c_path, _ in each_app(view):
+    for app, c_path, _ in each_release(view, "phoenix-clustered"):
         query = view.resolve(app, c_path, "DNS_CLUSTER_QUERY")
         if query is None or not query.value:
             continue
@@ -192,10 +234,24 @@ def v09(view: View) -> Iterator[Hit]:
             yield _env_hit(app, c_path, query, f"DNS_CLUSTER_QUERY names {first!r}, which is no headless Service "
                            "(clusterIP: None) of this build")
             continue
+        members = {id(w.res) for w in view.phoenix("phoenix-clustered") if w.c_path is not None
+                   and _value_of(view, w.res, w.c_path, "DNS_CLUSTER_QUERY") == query.value}
         for service in headless:
-            if not view.selects_exactly(service.spec.get("selector"), app):
+            selector = service.spec.get("selector")
+            if not selector_matches(selector, view.pod_labels(app)):
                 yield Hit(service, ("spec", "selector"), f"the headless Service {service.name} does not select "
-                          f"exactly the pods of {app.label}")
+                          f"exactly the pods of {app.label} (not theirs)")
+                continue
+            extra = [w.label for w in view.workloads if id(w) not in members and w.namespace == app.namespace
+                     and selector_matches(selector, view.pod_labels(w))]
+            if extra:
+                yield Hit(service, ("spec", "selector"), f"the headless Service {service.name} does not select "
+                          f"exactly the pods of {app.label} (also {', '.join(extra)})")
+
+
+def _value_of(view: View, res: Res, c_path: JsonPath, name: str) -> str | None:
+    found = view.resolve(res, c_path, name)
+    return found.value if found is not None else None
 
 
 @rule(
@@ -207,7 +263,7 @@ def v09(view: View) -> Iterator[Hit]:
     and `TMPDIR` there.""",
 )
 def v12(view: View) -> Iterator[Hit]:
-    for app, c_path, c in each_app(view):
+    for app, c_path, c in each_release(view, "phoenix-long-running"):
         context = as_dict(c.get("securityContext"))
         if context.get("readOnlyRootFilesystem") is not True:
             continue
@@ -237,7 +293,7 @@ def v12(view: View) -> Iterator[Hit]:
     annotate the web Deployment `{HEALTH_ANNOTATION}: "true"`.""",
 )
 def v14(view: View) -> Iterator[Hit]:
-    for app in view.apps:
+    for app, _, _ in each_release(view, "phoenix-endpoint"):
         if app.annotations.get(HEALTH_ANNOTATION) != "true":
             yield Hit(app, ("metadata", "annotations"), f"{app.label} does not declare "
                       f"{HEALTH_ANNOTATION}: \"true\"")
@@ -253,7 +309,7 @@ def v14(view: View) -> Iterator[Hit]:
     interpretation="The shipped repo takes option (a): whole-core CPU limits.",
 )
 def v17(view: View) -> Iterator[Hit]:
-    for app, c_path, c in each_app(view):
+    for app, c_path, c in each_release(view, "phoenix-long-running"):
         explicit = re.search(r"(?:^|\s)\+S\s*\d", erl_options(view, app, c_path)) is not None
         limits = (c.get("resources") or {}).get("limits") if isinstance(c.get("resources"), dict) else None
         limit = limits.get("cpu") if isinstance(limits, dict) else None
@@ -289,14 +345,25 @@ def _cpu_hpa(view: View, app: Res) -> bool:
     why="""Busy-waiting schedulers burn CFS quota and inflate the CPU use an HPA scales on, with no latency benefit
     for HTTP.""",
     fix="Add `+sbwt none +sbwtdcpu none +sbwtdio none` to `ERL_FLAGS` (the shared base sets it in its ConfigMap).",
-    interpretation="Condition `cpu-hpa`: an HPA that targets APP scales on CPU.",
+    interpretation="""Condition `cpu-hpa`: an HPA that targets the workload scales on CPU. Reported at the variable
+    that carries the BEAM flags (`ERL_FLAGS`, else `ERL_AFLAGS`, `ELIXIR_ERL_OPTIONS`, `ERL_ZFLAGS`), so a flag an
+    overlay changed is shown where the overlay set it.""",
 )
 def v18(view: View) -> Iterator[Hit]:
-    for app, c_path, _ in each_app(view):
+    for app, c_path, _ in each_release(view, "phoenix-long-running"):
         if not re.search(r"\+sbwt\s+none\b", erl_options(view, app, c_path)):
             cpu = _cpu_hpa(view, app)
-            yield Hit(app, c_path + ("env",), "the BEAM flags do not contain +sbwt none"
-                      + (" while a CPU HPA scales this app" if cpu else ""), condition="cpu-hpa" if cpu else None)
+            yield _env_hit(app, c_path, _flags_variable(view, app, c_path), "the BEAM flags do not contain +sbwt none"
+                           + (" while a CPU HPA scales this app" if cpu else ""), condition="cpu-hpa" if cpu else None)
+
+
+def _flags_variable(view: View, res: Res, c_path: JsonPath) -> Any:
+    """The variable that carries a container's BEAM flags (ERL_FLAGS first), if one is set in env or a ConfigMap."""
+    for name in ("ERL_FLAGS", "ERL_AFLAGS", "ELIXIR_ERL_OPTIONS", "ERL_ZFLAGS"):
+        found = view.env_of(res, c_path).get(name)
+        if found is not None:
+            return found
+    return None
 
 
 @rule(
@@ -306,9 +373,12 @@ def v18(view: View) -> Iterator[Hit]:
     `PHX_SERVER=true` boots with no HTTP server.""",
     fix="""Keep the image's exec-form `CMD ["/app/bin/server"]`; if you override `command`/`args`, `exec` the
     release, and set `PHX_SERVER=true` when calling `bin/<app> start`.""",
+    interpretation="""The shell check applies to the release container of every Phoenix workload; the `PHX_SERVER`
+    check to web workloads only (a worker runs `bin/<app> start` without the server on purpose).""",
 )
 def v21(view: View) -> Iterator[Hit]:
-    for app, c_path, c in each_app(view):
+    web = {id(w.res) for w in view.phoenix("phoenix-web")}
+    for app, c_path, c in each_release(view, "phoenix-release"):
         argv = command_of(c)
         if not argv:
             continue
@@ -318,7 +388,7 @@ def v21(view: View) -> Iterator[Hit]:
             if not re.search(r"(?:^|[\s;&|])exec\s", script):
                 yield Hit(app, c_path + (key,), "C runs a shell (-c) that does not `exec` the release: SIGTERM will "
                           "not reach the BEAM")
-        if _START.search(" ".join(argv)):
+        if id(app) in web and _START.search(" ".join(argv)):
             server = view.resolve(app, c_path, "PHX_SERVER")
             if server is None or server.value != "true":
                 yield _env_hit(app, c_path, server, "C runs bin/<app> start but PHX_SERVER does not resolve to true")
@@ -346,7 +416,7 @@ def _routed_hosts(view: View) -> list[str]:
 )
 def v22(view: View) -> Iterator[Hit]:
     placeholders = [str(p) for p in view.setting("placeholderHosts") or []]
-    for app, c_path, _ in each_app(view):
+    for app, c_path, _ in each_release(view, "phoenix-endpoint"):
         host = view.resolve(app, c_path, "PHX_HOST")
         if host is None or not host.value:
             yield _env_hit(app, c_path, host, "PHX_HOST is not set to a host")
@@ -359,32 +429,23 @@ def v22(view: View) -> Iterator[Hit]:
                            f"Ingress/HTTPRoute ({', '.join(sorted(set(routed)))})")
 
 
-def dist_range(options: str) -> tuple[int, int] | None:
-    """The pinned distribution ports of BEAM flags: (min, max), or (port, port) for epmd-less; None if unpinned."""
-    low = re.search(r"inet_dist_listen_min\s+(\d+)", options)
-    high = re.search(r"inet_dist_listen_max\s+(\d+)", options)
-    if low and high:
-        return int(low.group(1)), int(high.group(1))
-    port = re.search(r"-erl_epmd_port\s+(\d+)", options)
-    if port and re.search(r"-start_epmd\s+false", options):
-        return int(port.group(1)), int(port.group(1))
-    return None
-
-
 @rule(
     "PHX-V30", v="V30", family="phoenix", defaults=("warning", "error", "error"),
     title="The distribution port range is pinned",
     why="""By default the BEAM listens for distribution on a random port; a NetworkPolicy can then only open
     everything or break clustering.""",
     fix="""Set `-kernel inet_dist_listen_min 4370 inet_dist_listen_max 4372` in `ERL_AFLAGS` (or run epmd-less with
-    `-start_epmd false -erl_epmd_port N`).""",
+    `ERL_DIST_PORT=N`, or `-erl_epmd_port N`).""",
+    interpretation="""Applies to Phoenix web and worker workloads that use Erlang distribution. Pinned means
+    `inet_dist_listen_min` and `inet_dist_listen_max` in the BEAM flags, or an epmd-less node: the variable
+    `ERL_DIST_PORT` (OTP 23+) or the flag `-erl_epmd_port N` (with or without `-start_epmd false`).""",
 )
 def v30(view: View) -> Iterator[Hit]:
-    for app, c_path, _ in each_app(view):
-        if dist_range(erl_options(view, app, c_path)) is None:
+    for app, c_path, _ in each_release(view, "phoenix-clustered"):
+        if dist_ports(erl_options(view, app, c_path), view, app, c_path) is None:
             flags = view.resolve(app, c_path, "ERL_AFLAGS") or view.resolve(app, c_path, "ERL_FLAGS")
-            yield _env_hit(app, c_path, flags, "no pinned distribution ports (inet_dist_listen_min/max or "
-                           "-erl_epmd_port) in the BEAM flags")
+            yield _env_hit(app, c_path, flags, "no pinned distribution ports (inet_dist_listen_min/max, "
+                           "ERL_DIST_PORT or -erl_epmd_port) in the BEAM flags")
 
 
 @rule(
@@ -408,8 +469,7 @@ def v31(view: View) -> Iterator[Hit]:
             yield Hit(job, ("spec",), "activeDeadlineSeconds is not set: a stuck migration never ends")
         if not job.metadata.get("name"):
             yield Hit(job, ("metadata",), "the Job has no metadata.name (generateName only)")
-        found = list(containers_of(job, ("containers",)))
-        c_path, container = next(((p, c) for p, c in found if migrates(c)), found[0] if found else (None, None))
+        c_path, container = view.container(job)
         if c_path is None or container is None:
             continue
         if not migrates(container):
@@ -432,9 +492,12 @@ def v31(view: View) -> Iterator[Hit]:
     BeforeHookCreation`, a `sync-wave` above every ExternalSecret's and below the Deployment's, and
     `kustomize.toolkit.fluxcd.io/force: Enabled`.""",
     interpretation="""A Job passes with either engine's wiring; Argo CD annotations that are present must be correct
-    even when Flux's force annotation is there too (the repo is synced by either engine). The Flux alternative with a
-    separate Kustomization (`force`, `wait`, `dependsOn`) lives in bootstrap manifests, not in the rendered app, and
-    is not looked for. An app without a Job (dev may migrate from an initContainer) is left to V05 and V33.""",
+    even when Flux's force annotation is there too (the repo is synced by either engine). A `PreSync` hook must not
+    read a Secret that the same build creates (an ExternalSecret, SealedSecret, SOPS file or secretGenerator: PreSync
+    runs before every wave, so on the first install that Secret does not exist yet); pre-provisioned Secrets (the
+    policy's `preProvisionedSecrets`) are fine. The Flux alternative with a separate Kustomization (`force`, `wait`,
+    `dependsOn`) lives in bootstrap manifests, not in the rendered app, and is not looked for. An app without a Job
+    (dev may migrate from an initContainer) is left to V05 and V33.""",
 )
 def v32(view: View) -> Iterator[Hit]:
     for job in view.jobs:
@@ -449,6 +512,12 @@ def v32(view: View) -> Iterator[Hit]:
             policies = {p.strip() for p in str(annotations.get(_HOOK_DELETE, "")).split(",")}
             if "BeforeHookCreation" not in policies:
                 problems.append((("metadata", "annotations"), f"{_HOOK_DELETE} must include BeforeHookCreation"))
+            if "PreSync" in hooks:
+                for name, maker in _secrets_made_here(view, job):
+                    problems.append((("metadata", "annotations", _HOOK), f"the PreSync hook reads Secret {name!r}, "
+                                     f"which {maker} of the same sync creates: PreSync runs before every wave, so on a "
+                                     "first install it does not exist yet; use a Sync hook with a sync-wave above "
+                                     "the Secret's"))
             if "Sync" in hooks:
                 wave = _wave(job)
                 for app in view.apps:
@@ -466,15 +535,35 @@ def v32(view: View) -> Iterator[Hit]:
                       f"{_FLUX_FORCE}: Enabled")
 
 
+def _secrets_made_here(view: View, job: Res) -> list[tuple[str, str]]:
+    """(Secret name, what makes it) for every Secret the Job's pod reads that this build creates (an ExternalSecret,
+    a SealedSecret, a SOPS file or a secretGenerator): applied in the Sync phase, after every PreSync hook."""
+    names: list[str] = []
+    for _, container in containers_of(job):
+        for source in as_list(container.get("envFrom")):
+            names.append(str(as_dict(as_dict(source).get("secretRef")).get("name", "")))
+        for entry in as_list(container.get("env")):
+            names.append(str(as_dict(as_dict(as_dict(entry).get("valueFrom")).get("secretKeyRef")).get("name", "")))
+    for volume in as_list(view.pod_spec(job).get("volumes")):
+        names.append(str(as_dict(as_dict(volume).get("secret")).get("secretName", "")))
+    found = []
+    for name in dict.fromkeys(n for n in names if n):
+        maker = view.secret_source(name)
+        if maker is not None and maker != _PRE_PROVISIONED:
+            found.append((name, maker))
+    return found
+
+
 @rule(
     "PHX-V34", v="V34", family="phoenix", defaults=("error", "error", "error"),
     title="One BEAM per pod",
     why="Containers of a pod share localhost and so one epmd: a second release in the pod breaks distribution.",
     fix="Run the release in one container only; sidecars use other images and never set `RELEASE_NODE`.",
-    interpretation="A container runs the release when its image repository is C's.",
+    interpretation="""Applies to every Phoenix workload. A container runs the release when its image repository is
+    the release container's.""",
 )
 def v34(view: View) -> Iterator[Hit]:
-    for app, c_path, c in each_app(view):
+    for app, c_path, c in each_release(view, "phoenix-release"):
         repository = split_image(str(c.get("image", ""))).name
         for path, container in containers_of(app, ("containers",)):
             if path == c_path:
@@ -488,7 +577,7 @@ def v34(view: View) -> Iterator[Hit]:
 def _cookie_sources(view: View) -> list[tuple[str, Res, JsonPath]]:
     """Where RELEASE_COOKIE comes from in the secret store: (comparable key, resource, path of the key)."""
     found: list[tuple[str, Res, JsonPath]] = []
-    for app, c_path, _ in each_app(view):
+    for app, c_path, _ in each_release(view, "phoenix-long-running"):
         cookie = view.resolve(app, c_path, "RELEASE_COOKIE")
         if cookie is None or cookie.how != "secret" or not cookie.ref:
             continue
@@ -496,17 +585,21 @@ def _cookie_sources(view: View) -> list[tuple[str, Res, JsonPath]]:
             target = as_dict(res.spec.get("target"))
             if str(target.get("name") or res.name) != cookie.ref:
                 continue
+            store = _store(res.spec.get("secretStoreRef"))
             data = [d for d in as_list(res.spec.get("data")) if isinstance(d, dict)]
             explicit = [(i, d) for i, d in enumerate(data) if d.get("secretKey") == "RELEASE_COOKIE"]
             for index, entry in explicit:
                 ref = as_dict(entry.get("remoteRef"))
-                key = f"{ref.get('key')}#{ref.get('property', '')}"
+                own = as_dict(entry.get("sourceRef")).get("storeRef")
+                key = f"{_store(own) if own else store} {ref.get('key')}#{ref.get('property', '')}"
                 found.append((f"key:{key}", res, ("spec", "data", index, "remoteRef", "key")))
             if not explicit:
                 for index, entry in enumerate(as_list(res.spec.get("dataFrom"))):
                     extract = entry.get("extract") if isinstance(entry, dict) else None
+                    own = as_dict(as_dict(entry).get("sourceRef")).get("storeRef")
                     if isinstance(extract, dict) and extract.get("key"):
-                        found.append((f"key:{extract['key']}", res, ("spec", "dataFrom", index, "extract", "key")))
+                        key = f"{_store(own) if own else store} {extract['key']}"
+                        found.append((f"key:{key}", res, ("spec", "dataFrom", index, "extract", "key")))
         for res in view.of_kind("SealedSecret"):
             spec_template = res.spec.get("template")
             template = spec_template.get("metadata") if isinstance(spec_template, dict) else None
@@ -519,17 +612,25 @@ def _cookie_sources(view: View) -> list[tuple[str, Res, JsonPath]]:
     return found
 
 
+def _store(ref: Any) -> str:
+    """A secret store reference as `Kind/name` (`SecretStore` is ESO's default kind)."""
+    ref = as_dict(ref)
+    return f"{ref.get('kind') or 'SecretStore'}/{ref.get('name', '')}"
+
+
 @rule(
-    "PHX-V35", v="V35", family="phoenix", scope="cross-env", defaults=("-", "error", "error"),
+    "PHX-V35", v="V35", family="phoenix", scope="cross-env", defaults=("error", "error", "error"),
     title="RELEASE_COOKIE differs between environments",
     why="""The cookie is the only credential for full remote code execution over distribution: a staging cookie that
     also opens prod turns any staging compromise into a prod one.""",
     fix="""Read `RELEASE_COOKIE` from a different secret-store key (or seal a different value) in each environment,
     e.g. `phoenix/staging/<app>` and `phoenix/prod/<app>`.""",
-    interpretation="""Compares every pair of environments where the rule is on (staging and prod by default), app by
-    app: the ExternalSecret's `spec.data[].remoteRef.key` for `RELEASE_COOKIE` (else its `spec.dataFrom[].extract.key`),
-    or the SealedSecret ciphertext of `RELEASE_COOKIE`. SOPS ciphertexts differ on every encryption and cannot be
-    compared. Reported in both environments, at the key.""",
+    interpretation="""Compares every pair of environments where the rule is on (every one by default, dev
+    included), app by app, over the Phoenix web and worker workloads: the secret store (`secretStoreRef` kind and
+    name, or the entry's own `sourceRef.storeRef`) and key of the ExternalSecret entry for `RELEASE_COOKIE`
+    (`spec.data[].remoteRef.key` and `property`, else `spec.dataFrom[].extract.key`); the same key in two different
+    stores is two different secrets. Or the SealedSecret ciphertext of `RELEASE_COOKIE`. SOPS ciphertexts differ on
+    every encryption and cannot be compared. Reported in both environments, at the key.""",
 )
 def v35(views: list[View], context: Any) -> Iterator[tuple[View, Hit]]:
     rule_v35 = CATALOGUE["PHX-V35"]
@@ -559,7 +660,7 @@ def v35(views: list[View], context: Any) -> Iterator[tuple[View, Hit]]:
     the migration's `POOL_SIZE` is the Job's (0 without a Job); headroom is the policy's `dbHeadroom` (2).""",
 )
 def v37(view: View) -> Iterator[Hit]:
-    for app, c_path, _ in each_app(view):
+    for app, c_path, _ in each_app(view):  # (web)
         if DB_ANNOTATION not in app.annotations:
             continue
         limit = as_int(app.annotations[DB_ANNOTATION])
@@ -594,12 +695,17 @@ def v37(view: View) -> Iterator[Hit]:
     idle websockets.""",
     fix="""Move the route to a Gateway API `HTTPRoute`. Until then set `nginx.ingress.kubernetes.io/proxy-read-timeout`
     and `proxy-send-timeout` to at least "3600".""",
+    interpretation="""An Ingress is served by ingress-nginx when its class (`ingressClassName`, or the deprecated
+    `kubernetes.io/ingress.class` annotation) is an IngressClass of the build whose controller is
+    `k8s.io/ingress-nginx`; without such an IngressClass, when the class name contains `nginx` (`nginx`,
+    `nginx-internal`, `ingress-nginx`, ...) and the Ingress has no `nginx.org/` annotations (NGINX Inc.'s
+    controller); and whatever its class, when it carries `nginx.ingress.kubernetes.io/` annotations.""",
 )
 def v38(view: View) -> Iterator[Hit]:
+    classes = {r.name: as_dict(r.spec).get("controller") for r in view.of_kind("IngressClass")}
     for ingress in view.of_kind("Ingress"):
         annotations = ingress.annotations
-        if (ingress.spec.get("ingressClassName") != "nginx"
-                and annotations.get("kubernetes.io/ingress.class") != "nginx"):
+        if not _ingress_nginx(ingress, classes):
             continue
         yield Hit(ingress, ("spec",),
                   "ingress-nginx is retired (no releases, no CVE fixes); use a Gateway API HTTPRoute")
@@ -608,3 +714,24 @@ def v38(view: View) -> Iterator[Hit]:
             if value is None or value < 3600:
                 yield Hit(ingress, ("metadata", "annotations"), f"nginx.ingress.kubernetes.io/{key} is "
                           f"{'unset (60 s)' if value is None else f'{value} s'}; websockets need at least 3600")
+
+
+_NGINX_ANNOTATION = "nginx.ingress.kubernetes.io/"
+_INGRESS_NGINX = "k8s.io/ingress-nginx"
+
+
+def _ingress_nginx(ingress: Res, classes: dict[str, Any]) -> bool:
+    """Whether an Ingress is served by ingress-nginx: its class is an IngressClass of the build whose controller is
+    `k8s.io/ingress-nginx`, or (no such IngressClass here) its class name contains `nginx`, or it carries
+    `nginx.ingress.kubernetes.io/` annotations. NGINX Inc.'s controller (`nginx.org/...`) is another product."""
+    annotations = ingress.annotations
+    if any(str(key).startswith(_NGINX_ANNOTATION) for key in annotations):
+        return True
+    name = ingress.spec.get("ingressClassName") or annotations.get("kubernetes.io/ingress.class")
+    if not isinstance(name, str) or not name:
+        return False
+    if name in classes:
+        return bool(classes[name] == _INGRESS_NGINX)
+    if any(str(key).startswith("nginx.org/") for key in annotations):
+        return False
+    return "nginx" in name.lower()

@@ -82,6 +82,9 @@ class Hit:
     location: Location | None = None
     at: tuple[Res, JsonPath] | None = None
     """Point at this (resource, path) instead of (res, path), e.g. the ConfigMap key that set a value."""
+    rule: str | None = None
+    """The finding's ID when it is a member of the rule's family rather than the rule's own (`VAP/<policy>` for
+    `K8S-VAP`); severity, suppression and documentation stay the rule's."""
 
 
 @dataclass(frozen=True)

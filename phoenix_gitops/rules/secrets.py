@@ -3,9 +3,15 @@
 Values are read, never repeated: every message names the rule, the key and the place, and shows a matched value
 as `****` at most. Scanned values are the literal `env[].value` of every container of every workload, the `data`
 of every ConfigMap (generated ones included), the annotations and labels of every resource, container `command`
-and `args`, and the `spec.target.template.data` of ExternalSecrets; Secrets themselves are rule V06. What makes a
-name or a value secret is `secret_detector`'s, configured by the policy (`secretNames`, `entropy`); `diff` masks
-with the same one.
+and `args` (flags, and the words of a shell line: `export DB_PASSWORD=...`, `--api-token ...`, `mysql -p...`),
+and the templates of ExternalSecrets and ClusterExternalSecrets (`template.data`, `templateFrom[].literal`);
+Secrets themselves are rule V06. What makes a name or a value secret is `secret_detector`'s, configured by the
+policy (`secretNames`, `entropy`); `diff` masks with the same one. An annotation or label key is named by its last
+segment (`example.org/db-password` is `DB_PASSWORD`); a name alone makes a secret of its value there (and in a
+shell word) only when the value could be one: not a boolean, a number, a duration or a path.
+
+Besides the values, the rules here check what leaves a secret open: a secret-named variable set to an empty value
+(it also overrides the Secret an `envFrom` would give), and a database container told to trust every client.
 
 The SOPS checks follow the file format: a document is SOPS-encrypted when it has a top-level `sops:` mapping with
 `sops.mac`, and every value it encrypts (all values except keys ending in `_unencrypted`, or as `encrypted_regex`,
@@ -19,27 +25,47 @@ Usage:
 """
 from __future__ import annotations
 
+import posixpath
 import re
+import shlex
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..findings import json_path
 from ..secret_detector import SecretDetector, is_literal
 from ..sourcemap import Location
 from ..yamlio import MAX_BYTES, YamlError, iter_paths, load_text
-from .model import JsonPath, Res, View, as_dict, as_list, containers_of, each_app, kustomization_docs, migrates
+from .model import (
+    JsonPath,
+    Res,
+    View,
+    as_dict,
+    as_list,
+    containers_of,
+    each_app,
+    kustomization_docs,
+    migrates,
+)
 from .policy import load_policy, policy_file
 from .registry import CATALOGUE, Hit, rule
 
-__all__ = ["command_line", "sops_problems", "repo_detector", "scanned"]
+__all__ = ["command_line", "sops_problems", "repo_detector", "scanned", "Scanned", "plausible_secret"]
 
 _ENC = re.compile(r"^ENC\[[A-Za-z0-9_]+,data:.*\]$", re.S)
 _SEALED_SCOPE = "sealedsecrets.bitnami.com/"
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _PHOENIX_SECRETS = ("SECRET_KEY_BASE", "DATABASE_URL", "RELEASE_COOKIE")
 _FLAG = re.compile(r"^-{0,2}(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)(?:=(?P<value>.*))?$", re.S)
+_LONG_FLAG = re.compile(r"^--(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)(?:=(?P<value>.*))?$", re.S)
+_ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$", re.S)
+_MYSQL_CLIENTS = {"mysql", "mysqldump", "mysqladmin", "mariadb", "mariadb-dump", "mariadb-admin"}
+_NOT_A_SECRET = re.compile(
+    r"^(?:true|false|yes|no|on|off|enabled?|disabled?|none|null|[-+]?\d+(?:\.\d+)?(?:[a-z]{1,2}|%)?|"
+    r"/\S*|[\w.-]+(?:/[\w.-]+)+/?)$", re.I)
+"""Values a name alone does not make a secret of in an annotation, a label or a shell word: booleans, numbers,
+sizes and durations, paths (`vault.hashicorp.com/agent-inject-secret-db-password: database/creds/app`)."""
 
 
 def repo_detector(root: Path) -> SecretDetector:
@@ -49,60 +75,114 @@ def repo_detector(root: Path) -> SecretDetector:
     return SecretDetector.from_settings(policy.setting) if policy is not None else SecretDetector()
 
 
-def _scan(view: View, problem: Callable[[SecretDetector, str, str], str | None]) -> Iterator[Hit]:
-    """A hit for every scanned value (`scanned`) in which `problem(detector, key, value)` finds a secret; the
-    detector is the policy's (`secretNames`, `entropy`)."""
-    detector = view.memo.get("secret detector")
+def _detector(view: View) -> SecretDetector:
+    detector: SecretDetector | None = view.memo.get("secret detector")
     if detector is None:
         detector = view.memo["secret detector"] = SecretDetector.from_settings(view.setting)
-    for res, path, key, value, what in scanned(view):
-        found = problem(detector, key, value)
+    return detector
+
+
+def _scan(view: View, problem: Callable[[SecretDetector, str, str], str | None], full_key: bool = False
+          ) -> Iterator[Hit]:
+    """A hit for every scanned value (`scanned`) in which `problem(detector, name, value)` finds a secret (`name` is
+    the entry's `name`, or its whole `key` with `full_key`); the detector is the policy's (`secretNames`,
+    `entropy`). One hit per place: a shell line and a word of it are one value."""
+    detector = _detector(view)
+    seen: set[tuple[int, JsonPath]] = set()
+    for entry in scanned(view):
+        if (id(entry.res), entry.path) in seen:
+            continue
+        found = problem(detector, entry.key if full_key else entry.name, entry.value)
         if found:
-            yield Hit(res, path, f"{what} {key} {found}")
+            seen.add((id(entry.res), entry.path))
+            yield Hit(entry.res, entry.path, f"{entry.what} {entry.key} {found}")
+
+
+def plausible_secret(value: str) -> bool:
+    """Whether `value` could be a credential when only the name it sits under says so: a literal that is not a
+    boolean, a number, a size or duration, or a path.
+
+    >>> [plausible_secret(v) for v in ("hunter2-x", "true", "3600", "30s", "database/creds/app", "$(TOKEN)")]
+    [True, False, False, False, False, False]
+    """
+    return is_literal(value) and not _NOT_A_SECRET.match(value.strip())
 
 
 # What gets scanned ------------------------------------------------------------------------------------------
 
 
-def scanned(view: View) -> list[tuple[Res, JsonPath, str, str, str]]:
-    """(resource, path, key, value, what) for every scanned value of the view: literal env values, ConfigMap values,
-    annotations and labels of every resource, container command and args (`--name=value` and `--name value` are
-    keyed by the flag's name), and the data templates of ExternalSecrets."""
-    cache: list[tuple[Res, JsonPath, str, str, str]] | None = view.memo.get("scanned")
+class Scanned(NamedTuple):
+    """One scanned value: on `res` at `path`, under `key` (an env name, a ConfigMap or annotation key, a flag),
+    described as `what` (`env`, `annotation`, `args`, ...)."""
+
+    res: Res
+    path: JsonPath
+    key: str
+    value: str
+    what: str
+
+    @property
+    def name(self) -> str:
+        """The name the secret names are matched against: an annotation's or label's last segment in capitals with
+        `_` for `-` and `.` (`example.org/db-password` -> `DB_PASSWORD`), else the key."""
+        if self.what in ("annotation", "label"):
+            return _flag_key(self.key.rsplit("/", 1)[-1])
+        return self.key
+
+    @property
+    def needs_plausible(self) -> bool:
+        """Whether a name alone makes a secret of the value only when it could be one (`plausible_secret`)."""
+        return self.what in ("annotation", "label") or self.path[-2:-1] in (("command",), ("args",))
+
+
+def scanned(view: View) -> list[Scanned]:
+    """Every scanned value of the view: literal env values, ConfigMap values, annotations and labels of every
+    resource, container command and args (`--name=value` and `--name value` are keyed by the flag's name, and so
+    are the flags and assignments of a shell line), and the templates of ExternalSecrets and ClusterExternalSecrets."""
+    cache: list[Scanned] | None = view.memo.get("scanned")
     if cache is not None:
         return cache
-    found: list[tuple[Res, JsonPath, str, str, str]] = []
+    found: list[Scanned] = []
     for res in view.resources:
         for part, what in (("annotations", "annotation"), ("labels", "label")):
             for key, value in as_dict(res.metadata.get(part)).items():
                 if isinstance(value, str) and key != _LAST_APPLIED:
-                    found.append((res, ("metadata", part, key), str(key), value, what))
+                    found.append(Scanned(res, ("metadata", part, key), str(key), value, what))
     for res in view.workloads:
         for path, container in containers_of(res):
             for index, entry in enumerate(as_list(container.get("env"))):
                 if isinstance(entry, dict) and isinstance(entry.get("value"), str):
-                    found.append((res, path + ("env", index, "value"), str(entry.get("name", "")), entry["value"],
-                                  "env"))
+                    found.append(Scanned(res, path + ("env", index, "value"), str(entry.get("name", "")),
+                                         entry["value"], "env"))
             for part in ("command", "args"):
-                found += [(res, path + (part, index), key, value, part)
+                found += [Scanned(res, path + (part, index), key, value, part)
                           for index, key, value in command_line(as_list(container.get(part)), part)]
     for cm in view.of_kind("ConfigMap"):
         for key, value in as_dict(cm.data.get("data")).items():
             if isinstance(value, str):
-                found.append((cm, ("data", key), str(key), value, "ConfigMap key"))
-    for es in view.of_kind("ExternalSecret"):
-        template = as_dict(as_dict(as_dict(es.spec.get("target")).get("template")).get("data"))
-        for key, value in template.items():
-            if isinstance(value, str):
-                found.append((es, ("spec", "target", "template", "data", key), str(key), value,
-                              "ExternalSecret template key"))
+                found.append(Scanned(cm, ("data", key), str(key), value, "ConfigMap key"))
+    for kind, spec_path in (("ExternalSecret", ("spec",)), ("ClusterExternalSecret", ("spec", "externalSecretSpec"))):
+        for es in view.of_kind(kind):
+            base = spec_path + ("target", "template")
+            template = as_dict(es.get(base))
+            for key, value in as_dict(template.get("data")).items():
+                if isinstance(value, str):
+                    found.append(Scanned(es, base + ("data", key), str(key), value, f"{kind} template key"))
+            for index, source in enumerate(as_list(template.get("templateFrom"))):
+                literal = as_dict(source).get("literal")
+                if isinstance(literal, str):
+                    found.append(Scanned(es, base + ("templateFrom", index, "literal"), "literal", literal,
+                                         f"{kind} template"))
     view.memo["scanned"] = found
     return found
 
 
 def command_line(items: list[Any], part: str) -> Iterator[tuple[int, str, str]]:
     """(index, key, value) of each string of a command or args list: `--db-password=x` and `--db-password x` are
-    keyed `DB_PASSWORD`, `KEY=x` is keyed `KEY`; anything else is keyed by `part` itself."""
+    keyed `DB_PASSWORD`, `KEY=x` is keyed `KEY`; anything else is keyed by `part` itself. A string with spaces (a
+    shell line) also gives its words that carry a name: `DB_PASSWORD=x` and `export DB_PASSWORD=x`,
+    `--db-password=x` and `--db-password x`, a MySQL client's `-px` (keyed `PASSWORD`); a word that the shell
+    expands (`$VAR`, `$(cmd)`, backquotes) is no value."""
     flag = None
     for index, item in enumerate(items):
         if not isinstance(item, str):
@@ -115,8 +195,39 @@ def command_line(items: list[Any], part: str) -> Iterator[tuple[int, str, str]]:
             yield index, flag, item
         else:
             yield index, part, item
+        if any(c.isspace() for c in item.strip()):
+            for key, value in _shell_words(item):
+                yield index, key, value
         flag = _flag_key(match.group("name")) if match and match.group("value") is None and item.startswith("-") \
             else None
+
+
+def _shell_words(line: str) -> Iterator[tuple[str, str]]:
+    """(key, value) of the words of a shell line that carry a name (see `command_line`)."""
+    try:
+        words = shlex.split(line, comments=True)
+    except ValueError:  # an unbalanced quote: read it as plain words
+        words = line.split()
+    flag, client = None, False
+    for word in words:
+        word = word.rstrip(";")
+        assignment, long_flag = _ASSIGNMENT.match(word), _LONG_FLAG.match(word)
+        found: tuple[str, str] | None = None
+        if assignment:
+            found = (assignment.group("name").upper(), assignment.group("value"))
+        elif long_flag and long_flag.group("value") is not None:
+            found = (_flag_key(long_flag.group("name")), long_flag.group("value"))
+        elif flag is not None and not word.startswith("-"):
+            found = (flag, word)
+        elif client and word.startswith("-p") and len(word) > 2 and not word.startswith("--"):
+            found = ("PASSWORD", word[2:])
+        if found and found[1] and not any(c in found[1] for c in "$`"):
+            yield found
+        flag = _flag_key(long_flag.group("name")) if long_flag and long_flag.group("value") is None else None
+        if word in ("&&", "||", "|", ";") or word.endswith(";"):
+            client = False
+        elif posixpath.basename(word) in _MYSQL_CLIENTS:
+            client = True
 
 
 def _flag_key(name: str) -> str:
@@ -319,12 +430,22 @@ def v07(view: View) -> Iterator[Hit]:
     `*_SECRET`, ...) with a literal value is a secret in git. Line-based scanners miss it in a Kubernetes env list,
     where the name and the value are on different lines.""",
     fix="Move the value into the secret store and read it with `valueFrom.secretKeyRef`; rotate the committed value.",
-    interpretation="""The names are the policy's `secretNames` (glob patterns, case-insensitive). A value made only
-    of `$(VAR)`/`${VAR}` references is not a literal. URLs are SEC-URL-CREDENTIALS' job.""",
+    interpretation="""The names are the policy's `secretNames` (glob patterns, case-insensitive); an annotation or
+    label key is named by its last segment (`example.org/db-password` is `DB_PASSWORD`), a flag by its name
+    (`--db-password`), in a command, its args or the words of a shell line. A value made only of
+    `$(VAR)`/`${VAR}` references or `{{ ... }}` templates is not a literal; in annotations, labels and command
+    lines a boolean, a number, a duration or a path is not one either. URLs are SEC-URL-CREDENTIALS' job.""",
 )
 def secret_name(view: View) -> Iterator[Hit]:
-    yield from _scan(view, lambda detector, key, value: "has a literal value (****); read it from a Secret"
-                     if is_literal(value) and detector.is_secret_name(key) else None)
+    detector = _detector(view)
+    seen: set[tuple[int, JsonPath]] = set()
+    for entry in scanned(view):
+        if (id(entry.res), entry.path) in seen or not detector.is_secret_name(entry.name):
+            continue
+        if plausible_secret(entry.value) if entry.needs_plausible else is_literal(entry.value):
+            seen.add((id(entry.res), entry.path))
+            yield Hit(entry.res, entry.path, f"{entry.what} {entry.key} has a literal value (****); read it from a "
+                      "Secret")
 
 
 @rule(
@@ -380,16 +501,19 @@ def token_format(view: View) -> Iterator[Hit]:
     fix="""Move the value into the secret store; if it is not a secret (a public key, a checksum), suppress the rule on
     the resource with the reason.""",
     interpretation="""Candidates are runs of base64/hex characters at least the policy's `entropy.minLength` (20)
-    long, after removing `$(VAR)`/`${VAR}` references, `sha256:` digests, UUIDs and `ENC[...]` values; all-digit hex
-    strings get detect-secrets' numeric adjustment.""",
+    long, after removing `$(VAR)`/`${VAR}` references, `{{ ... }}` templates, `sha256:` digests, UUIDs, `ENC[...]`
+    values, PEM certificates and public keys (a PEM private key stays, and is SEC-PRIVATE-KEY too), SSH public keys
+    and git commit IDs (40 lowercase hex characters standing alone); hex runs under a name that says they are a
+    digest (`GIT_SHA`, `CONFIG_HASH`, `checksum/config`, `BUILD_COMMIT`) and is no secret name are not measured;
+    all-digit hex strings get detect-secrets' numeric adjustment.""",
 )
 def high_entropy(view: View) -> Iterator[Hit]:
     def problem(detector: SecretDetector, key: str, value: str) -> str | None:
-        found = detector.high_entropy(value)
+        found = detector.high_entropy(value, key)
         return (f"contains a high-entropy {found.kind} string ({found.score:.1f} > {found.limit} bits per character; "
                 "****)") if found else None
 
-    yield from _scan(view, problem)
+    yield from _scan(view, problem, full_key=True)
 
 
 @rule(
@@ -508,3 +632,102 @@ def last_applied(view: View) -> Iterator[Hit]:
         if _LAST_APPLIED in res.annotations:
             yield Hit(res, ("metadata", "annotations", _LAST_APPLIED), f"{res.label} carries {_LAST_APPLIED} (value "
                       "not shown)")
+
+
+def _empty_overrides(view: View, res: Res, c_path: JsonPath, name: str) -> str | None:
+    """The Secret an `envFrom` of the container could set `name` from (the empty `env` value overrides it)."""
+    for source in as_list(as_dict(res.get(c_path)).get("envFrom")):
+        source = as_dict(source)
+        prefix = str(source.get("prefix") or "")
+        ref = as_dict(source.get("secretRef"))
+        if ref and name.startswith(prefix):
+            return str(ref.get("name", ""))
+    return None
+
+
+@rule(
+    "SEC-EMPTY-SECRET", family="secrets", defaults=("warning", "error", "error"),
+    title="No empty value for a secret-named variable",
+    why="""`SECRET_KEY_BASE: ""` or `DATABASE_PASSWORD: ""` is a placeholder nobody filled: the app starts with an
+    empty key (sessions signed with nothing, a database user without a password) or fails at boot. An `env` entry
+    also wins over `envFrom`, so an empty value hides the one the Secret holds.""",
+    fix="""Read the variable from the secret store (`valueFrom.secretKeyRef`), or delete the empty entry so the
+    `envFrom` Secret's value applies.""",
+    interpretation="""The names are the policy's `secretNames`. Checks what each container of every workload ends
+    up with (`env`, `envFrom` ConfigMaps of the build, the last definition winning): an `env` entry with `value: ""`
+    or no value at all, or an empty ConfigMap value no later `envFrom` Secret may replace.""",
+)
+def empty_secret(view: View) -> Iterator[Hit]:
+    detector = _detector(view)
+    for res in view.workloads:
+        for c_path, container in containers_of(res):
+            secret_sources = any("secretRef" in as_dict(s) for s in as_list(container.get("envFrom")))
+            for name, found in view.env_of(res, c_path).items():
+                if "*" in name or found.how not in ("value", "configmap") or found.value != "":
+                    continue
+                if not detector.is_secret_name(name) or (found.index is None and secret_sources):
+                    continue
+                where = f"ConfigMap {found.ref}" if found.how == "configmap" else "env"
+                message = f"{name} of container {container.get('name')!r} is empty (set in {where})"
+                overridden = _empty_overrides(view, res, c_path, name) if found.index is not None else None
+                if overridden is not None:
+                    message += f"; the empty env entry overrides what Secret {overridden!r} gives through envFrom"
+                yield Hit(res, c_path + ("env",), message, at=(found.res, found.path))
+
+
+_TRUSTING_ENV = (
+    ("POSTGRES_HOST_AUTH_METHOD", lambda v: v.strip().lower() == "trust",
+     "trust: the postgres image lets every client log in as any user without a password"),
+    ("MYSQL_ALLOW_EMPTY_PASSWORD", lambda v: v != "",
+     "is set: the MySQL image gives root an empty password (any non-empty value, even 'no', turns it on)"),
+    ("MARIADB_ALLOW_EMPTY_ROOT_PASSWORD", lambda v: v != "",
+     "is set: the MariaDB image gives root an empty password (any non-empty value, even 'no', turns it on)"),
+    ("ALLOW_EMPTY_PASSWORD", lambda v: v.strip().lower() in ("yes", "true", "1"),
+     "is on: the Bitnami database images then accept connections without a password"),
+)
+_HBA_METHODS = {"trust", "reject", "md5", "password", "scram-sha-256", "gss", "sspi", "ident", "peer", "pam", "ldap",
+                "radius", "cert", "bsd"}
+_HBA_LOCAL = ("127.", "::1", "localhost", "samehost")
+
+
+def _trusting_hba(text: str) -> list[tuple[int, str]]:
+    """(line number, address) of each `host*` line of a pg_hba.conf that trusts clients from beyond the pod."""
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 5 or not fields[0].startswith("host"):
+            continue
+        method = next((f for f in fields[4:] if f in _HBA_METHODS), None)
+        if method == "trust" and not fields[3].startswith(_HBA_LOCAL):
+            found.append((number, fields[3]))
+    return found
+
+
+@rule(
+    "SEC-DB-TRUST-AUTH", family="secrets", defaults=("warning", "error", "error"),
+    title="No database that lets clients in without a password",
+    why="""`POSTGRES_HOST_AUTH_METHOD=trust`, `MYSQL_ALLOW_EMPTY_PASSWORD`, `MARIADB_ALLOW_EMPTY_ROOT_PASSWORD`,
+    Bitnami's `ALLOW_EMPTY_PASSWORD=yes` or a `pg_hba.conf` line with `trust` make the database accept anyone who
+    can reach its port: every pod of the cluster, unless a NetworkPolicy says otherwise, as any user, the superuser
+    included.""",
+    fix="""Set a password from a managed Secret (`POSTGRES_PASSWORD`, `MYSQL_ROOT_PASSWORD` via `secretKeyRef`) and
+    remove the setting; in `pg_hba.conf` use `scram-sha-256` for `host` lines.""",
+    interpretation="""Checks what each container of every workload ends up with (`env`, `envFrom` ConfigMaps of the
+    build), and ConfigMap keys named like `pg_hba.conf` (`host*` lines with `trust` for addresses other than the
+    loopback).""",
+)
+def db_trust_auth(view: View) -> Iterator[Hit]:
+    for res in view.workloads:
+        for c_path, container in containers_of(res):
+            env = view.env_of(res, c_path)
+            for name, trusting, why in _TRUSTING_ENV:
+                found = env.get(name)
+                if found is not None and found.value is not None and trusting(found.value):
+                    yield Hit(res, c_path + ("env",), f"{name} {why} (container {container.get('name')!r})",
+                              at=(found.res, found.path))
+    for cm in view.of_kind("ConfigMap"):
+        for key, value in as_dict(cm.data.get("data")).items():
+            if "pg_hba" in str(key) and isinstance(value, str):
+                for number, address in _trusting_hba(value):
+                    yield Hit(cm, ("data", key), f"{cm.label} {key} line {number} trusts every client from "
+                              f"{address} (no password)")

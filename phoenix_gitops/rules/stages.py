@@ -170,10 +170,23 @@ document(
 )
 document(
     "SRC-PLUGIN", family="sources", stage=_SOURCES,
-    title="No kustomize plugins",
-    why="""`generators`, `transformers` and `validators` run plugin code (executables or containers) during the
-    build. The tool never executes code from the repository it checks.""",
-    fix="Use kustomize's built-in fields instead: `patches`, `replacements`, `configMapGenerator`, `images`, ...",
+    title="No kustomize plugins besides the built-in transformers and generators",
+    why="""`generators`, `transformers` and `validators` may run plugin code (executables, containers, Go plugins,
+    KRM functions) during the build. The tool never executes code from the repository it checks.""",
+    fix="""Use kustomize's built-in fields (`patches`, `replacements`, `configMapGenerator`, `images`, ...) or a
+    built-in plugin configuration (`apiVersion: builtin`, e.g. `kind: NamespaceTransformer`) in a file or inline
+    under `transformers:`/`generators:`.""",
+    interpretation="""Accepted under `transformers:` and `generators:`: files or inline documents whose every
+    document has `apiVersion: builtin`, a kind among AnnotationsTransformer, ConfigMapGenerator, HashTransformer,
+    ImageTagTransformer, LabelTransformer, NamespaceTransformer, PatchJson6902Transformer,
+    PatchStrategicMergeTransformer, PatchTransformer, PrefixSuffixTransformer, PrefixTransformer,
+    SuffixTransformer, ReplacementTransformer and ReplicaCountTransformer, and no KRM function annotation; the
+    files they name (patches, generator inputs, replacement sources) are checked like those of a kustomization.
+    Refused: `validators`, any other apiVersion or kind (exec, container and Go plugins,
+    `config.kubernetes.io/function`), a folder of plugin configurations, a built-in SecretGenerator (write the
+    kustomization's `secretGenerator:`, whose literals and inputs the secret checks read) and
+    HelmChartInflationGenerator (SRC-HELM).
+    kustomize itself runs without `--enable-alpha-plugins`, so it would refuse them too.""",
 )
 document(
     "SRC-ENVIRONMENT", family="sources", stage=_LAYOUT,
@@ -245,11 +258,36 @@ document(
 )
 document(
     "K8S-UNKNOWN-KIND", family="build", stage=_SCHEMAS,
-    title="Every kind is served by the cluster's Kubernetes version or has a CRD schema",
-    why="""An apiVersion the cluster no longer serves (a removed beta API) fails at sync time; a custom resource
-    without a schema cannot be validated at all.""",
-    fix="""Use the apiVersion the message names; for a custom resource, add its CRD's schema
-    (`invoke crd-schemas`).""",
+    title="Every Kubernetes kind and apiVersion is served by the cluster's Kubernetes version",
+    why="""An apiVersion the cluster no longer serves (a removed beta API such as `policy/v1beta1`) or a kind that
+    does not exist in a Kubernetes API group (a typo) fails at sync time. The same holds for a version of a custom
+    resource that its bundled CRD does not serve.""",
+    fix="""Use the apiVersion the message names (it also says which release removed the old one, when the bundled
+    schemas tell); correct the kind's spelling.""",
+    interpretation="""An API group belongs to Kubernetes when it has no dot (`apps`, `extensions`) or a bundled
+    Kubernetes version serves it (`networking.k8s.io`); a kind of any other group without a schema is a custom
+    resource, reported as K8S-UNKNOWN-CRD. The other resources of the build are still validated and the rules
+    still run.""",
+)
+document(
+    "K8S-UNKNOWN-CRD", family="build", stage=_SCHEMAS, tunable=True, defaults=("warning", "warning", "warning"),
+    title="Every custom resource kind has a CRD schema",
+    why="""A custom resource (cert-manager's `Certificate`, external-dns's `DNSEndpoint`, ...) whose CRD has no
+    schema here cannot be validated: a misspelt field in it reaches the cluster unnoticed. The rest of the build
+    is still validated and the rules still run; this warning says what was not checked.""",
+    fix="""Add the CRD's schema: `invoke crd-schemas --add FILE_OR_DIR` with the CRD manifest (or a folder of
+    them) in a source checkout of this tool; it converts them into `phoenix_gitops/data/schemas/crds/`, next to
+    the bundled ones, and records them in `added.json` there.""",
+    interpretation="""One finding per kind and overlay, at its first resource, with the number of resources it
+    covers. A kind of a Kubernetes API group is never taken for a custom resource (K8S-UNKNOWN-KIND).""",
+)
+document(
+    "LINT-NO-OBJECTS", family="sources", stage="`lint`, for each PATH it is given",
+    title="A linted file or folder holds Kubernetes objects",
+    why="""`lint` checks what a PATH holds; a folder without manifests (a typo in the path, templates of another
+    tool, an empty file) would otherwise pass without anything having been checked.""",
+    fix="""Name the file or folder that holds the manifests (YAML documents with `apiVersion` and `kind`) or a
+    kustomization; render templates (Helm, Jsonnet, ...) first and lint the output.""",
 )
 document(
     "K8S-VERSION", family="build", stage=_SCHEMAS,
@@ -342,10 +380,11 @@ document(
 )
 document(
     "BOOT-NAME", family="bootstrap", stage=_GENERATOR,
-    title="Argo CD Application names fit in 63 characters",
-    why="""The generated Application `<env>-<app>` is also a label value, which Kubernetes limits to 63
-    characters: a longer name is refused when the cluster is bootstrapped.""",
-    fix="Shorten the environment or the app name.",
+    title="Generated object names fit in 63 characters",
+    why="""The generated names (Application `<namePrefix><env>-<app>`, Kustomizations `<namePrefix><app>-prepare`
+    and `-release`, Provider and Alert `<namePrefix><notification>`) are also label values, which Kubernetes limits
+    to 63 characters: a longer name is refused when the cluster is bootstrapped.""",
+    fix="Shorten the environment, app or notification name, or `namePrefix` in `gitops.yaml`.",
 )
 
 # Policy ---------------------------------------------------------------------------------------------------------
