@@ -92,6 +92,7 @@ SERVICE = ("---\napiVersion: v1\nkind: Service\nmetadata: {name: shop}\n"
      "command bin/migrate"),
     (pod("DaemonSet", release(env="[{name: DNS_CLUSTER_QUERY, value: shop-headless}]")), "worker",
      "env DNS_CLUSTER_QUERY"),
+    (pod("Deployment", release(command="[mix, phoenix.server]")), "web", "command mix phx.server"),  # Phoenix 1.2
 ])
 def test_a_phoenix_workload_is_recognised_by_its_pod_and_given_its_role(text, role, evidence):
     (workload, *_) = classify(view_of_text(text))
@@ -102,7 +103,12 @@ def test_a_phoenix_workload_is_recognised_by_its_pod_and_given_its_role(text, ro
 @pytest.mark.parametrize(("text", "evidence", "problem"), [
     (pod("Deployment", release(ports="[{name: http, containerPort: 8080}]", name="nginx")), (), None),
     (pod("Deployment", release(env="[{name: RELEASE_VERSION, value: '1.2'}, {name: SECRET_KEY_BASE, value: x}]")),
-     ("env RELEASE_VERSION",), "shows signals of a BEAM/Phoenix release (env RELEASE_VERSION)"),
+     ("env RELEASE_VERSION", "env SECRET_KEY_BASE"),
+     "shows signals of a BEAM/Phoenix release (env RELEASE_VERSION, env SECRET_KEY_BASE)"),
+    # a Phoenix app configured only through SECRET_KEY_BASE and a port named phoenix is said, never silent
+    (pod("Deployment", release(env="[{name: SECRET_KEY_BASE, value: x}, {name: PORT, value: '4000'}]",
+                               ports="[{name: phoenix, containerPort: 4000}]")),
+     ("env SECRET_KEY_BASE", "port phoenix"), "shows signals of a BEAM/Phoenix release (env SECRET_KEY_BASE, port"),
     (pod("StatefulSet", release(env="[{name: ERL_FLAGS, value: '-name couch'}]",
                                 ports="[{name: epmd, containerPort: 4369}]")),
      ("env ERL_FLAGS", "port epmd (4369)"), "but none that says it runs an Elixir release"),

@@ -7,10 +7,11 @@ resolved through `env`, `envFrom` and the build's ConfigMaps, the command line, 
 - **strong** (one is enough): the Mix release variables (`RELEASE_NODE`, `RELEASE_COOKIE`,
   `RELEASE_DISTRIBUTION`, `RELEASE_TMP`, ... see `RELEASE_VARS`), any `PHX_*` or `ELIXIR_*` variable,
   `DNS_CLUSTER_QUERY`, `LIBCLUSTER_*`, a release command (`bin/server`, `bin/<app> start|eval|start_iex|...`,
-  `bin/migrate`, `mix phx.server`, `mix ecto.migrate`);
+  `bin/migrate`, `mix phx.server` (or Phoenix 1.2's `mix phoenix.server`), `mix ecto.migrate`);
 - **weak** (not enough alone, since other BEAM software and other stacks show them too): `ERL_*` variables,
   `ERLANG_COOKIE`, epmd (port 4369 or a port named `epmd`), other `RELEASE_*` variables, libcluster-style
-  `CLUSTER_*`/`KUBERNETES_*` settings, and the house label `app.kubernetes.io/component: web|migrations`.
+  `CLUSTER_*`/`KUBERNETES_*` settings, `SECRET_KEY_BASE` (Rails reads it too), a container port named `phoenix`,
+  and the house label `app.kubernetes.io/component: web|migrations`.
 
 A workload with only weak signals is *unclassified*: rule PHX-UNCLASSIFIED says so (info), and the general
 `K8S-*` rules check it like any other workload. The release container (**C**) is the container with the most
@@ -128,9 +129,10 @@ _RULE_FAMILIES = {"web": ("phoenix-release", "phoenix-long-running", "phoenix-we
 
 _STRONG_PREFIXES = ("PHX_", "ELIXIR_", "LIBCLUSTER_")
 _WEAK_PREFIXES = ("ERL_", "RELEASE_")
+_WEAK_VARS = frozenset({"ERLANG_COOKIE", "SECRET_KEY_BASE"})
 _CLUSTER_SETTING = re.compile(r"^(?:CLUSTER|KUBERNETES)_(?:STRATEGY|SERVICE(?:_NAME)?|SELECTOR|NODE_BASENAME|BASENAME|"
                               r"APP_NAME|QUERY|TOPOLOGY|HEADLESS_SERVICE)$")
-_SERVER = re.compile(r"(?:^|[\s/'\"])bin/server\b|\bmix\s+phx\.server\b")
+_SERVER = re.compile(r"(?:^|[\s/'\"])bin/server\b|\bmix\s+(?:phx|phoenix)\.server\b")
 _START = re.compile(r"\bbin/[A-Za-z0-9_.-]+\s+(?:start|start_iex|daemon|daemon_iex|foreground|console)\b")
 _ONE_OFF = re.compile(r"\bbin/[A-Za-z0-9_.-]+\s+(?:eval|rpc|remote)\b|\bbin/migrate\b|\bmix\s+(?:ecto\.|run\b)")
 _MIGRATES = re.compile(r"migrat", re.I)
@@ -321,11 +323,11 @@ def _signals(view: View, res: Res, path: JsonPath, container: dict[str, Any]) ->
             continue
         if name in RELEASE_VARS or name.startswith(_STRONG_PREFIXES) or name == "DNS_CLUSTER_QUERY":
             strong.append(f"env {name}")
-        elif name.startswith(_WEAK_PREFIXES) or name == "ERLANG_COOKIE" or _CLUSTER_SETTING.match(name):
+        elif name.startswith(_WEAK_PREFIXES) or name in _WEAK_VARS or _CLUSTER_SETTING.match(name):
             weak.append(f"env {name}")
     line = " ".join(command_of(container))
     if _SERVER.search(line):
-        strong.append("command mix phx.server" if "phx.server" in line else "command bin/server")
+        strong.append("command bin/server" if "bin/server" in line else "command mix phx.server")
     elif _START.search(line):
         strong.append("command bin/<app> start")
     if _ONE_OFF.search(line):
@@ -335,7 +337,8 @@ def _signals(view: View, res: Res, path: JsonPath, container: dict[str, Any]) ->
         port = as_dict(port)
         if as_int(port.get("containerPort")) == EPMD_PORT or port.get("name") == "epmd":
             weak.append("port epmd (4369)")
-            break
+        elif port.get("name") == "phoenix":
+            weak.append("port phoenix")
     return strong, weak
 
 
