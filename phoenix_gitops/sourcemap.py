@@ -63,7 +63,7 @@ def locate(graph: SourceGraph, resource: dict[str, Any], path: JsonPath, origin:
     if "path" in origin:
         docs = graph.documents.get(origin["path"], [])
         same_kind = [d for d in docs if isinstance(d.data, dict) and d.data.get("kind") == kind]
-        for doc in sorted(same_kind, key=lambda d: not _name_matches(d, name)):
+        for doc in sorted(same_kind, key=lambda d: _name_rank(d, name)):
             return _at(doc, _walk(doc.data, resource, path))
         return Location(origin["path"], None, None)
     if "configuredIn" in origin:
@@ -102,9 +102,16 @@ def _generated(graph: SourceGraph, configured_in: str, path: JsonPath) -> Locati
     return Location(configured_in, None, None)
 
 
-def _name_matches(doc: Document, rendered_name: str) -> bool:
+def _name_rank(doc: Document, rendered_name: str) -> tuple[int, int]:
+    """How well a source document's name matches a rendered one (lower is better): the same name, else the
+    longest source name inside it (kustomize's namePrefix/nameSuffix), else none; so `counter-admin` is found in
+    the document named `counter-admin`, not in the `counter` one before it."""
     name = ((doc.data.get("metadata") or {}).get("name")) if isinstance(doc.data, dict) else None
-    return bool(name) and str(name) in rendered_name
+    if not name:
+        return (2, 0)
+    if str(name) == rendered_name:
+        return (0, 0)
+    return (1, -len(str(name))) if str(name) in rendered_name else (2, 0)
 
 
 _PATCH_MERGE_KEYS = {"ports": ("containerPort", "port"), "volumeMounts": ("mountPath",),

@@ -75,3 +75,46 @@ def test_container_ports_are_matched_by_container_port_even_when_the_rendered_on
         {"name": "metrics", "containerPort": 9568}, {"name": "http", "containerPort": 4000, "protocol": "UDP"}]}]}}}}
     path = ("spec", "template", "spec", "containers", 0, "ports", 1, "protocol")
     assert locate(graph, rendered, path, ORIGIN) == Location("overlays/prod/web/ports-patch.yaml", 11, 15)
+
+
+TWO_SERVICES = """apiVersion: v1
+kind: Service
+metadata: {name: counter}
+spec:
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: counter-admin}
+spec:
+  ports: [{port: 4000}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api}
+spec:
+  ports: [{port: 8080}]
+"""
+
+
+def _services_graph() -> SourceGraph:
+    graph = SourceGraph(GRAPH.overlay)
+    graph.documents["k8s/services.yaml"] = load_text(TWO_SERVICES, "k8s/services.yaml")
+    return graph
+
+
+def test_a_resource_is_found_in_the_document_of_its_own_name_not_one_whose_name_it_starts_with():
+    admin = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "counter-admin"},
+             "spec": {"ports": [{"port": 4000}]}}
+    assert locate(_services_graph(), admin, ("spec", "ports"), {"path": "k8s/services.yaml"}) == Location(
+        "k8s/services.yaml", 11, 3)
+
+
+def test_a_prefixed_name_is_found_in_the_document_of_the_longest_name_it_contains():
+    prefixed = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "prod-counter-admin"},
+                "spec": {"ports": [{"port": 4000}]}}  # kustomize's namePrefix
+    assert locate(_services_graph(), prefixed, ("spec", "ports"), {"path": "k8s/services.yaml"}) == Location(
+        "k8s/services.yaml", 11, 3)
+    counter = dict(prefixed, metadata={"name": "prod-counter"})
+    assert locate(_services_graph(), counter, ("spec", "ports"), {"path": "k8s/services.yaml"}) == Location(
+        "k8s/services.yaml", 5, 3)

@@ -83,14 +83,15 @@ def kube_references(text: str) -> list[str]:
     return found
 
 
-def placeholders(text: str, loose: bool = True) -> list[str]:
+def placeholders(text: str, loose: bool = True, helm_only: bool = False) -> list[str]:
     """The template placeholders in `text`, as shown in a message: `${VAR}` (defaults dropped, they may be values),
     and `{{ ... }}` (`{{ … }}` when its body is not a plain expression). With `loose=False` (values an app or a tool
-    may template themselves: env values, args) only Helm expressions and `{{ name }}` count as placeholders."""
-    found = [f"${{{m.group('name')}}}" for m in _ENV_PLACEHOLDER.finditer(text)]
+    may template themselves: env values, args) only Helm expressions and `{{ name }}` count as placeholders; with
+    `helm_only` (annotations, which other tools template) only Helm expressions (`.Values`, `include`, ...)."""
+    found = [] if helm_only else [f"${{{m.group('name')}}}" for m in _ENV_PLACEHOLDER.finditer(text)]
     for match in _TEMPLATE.finditer(text):
         body = match.group("body")
-        if loose or _HELM.match(body) or _BARE.match(body):
+        if _HELM.match(body) or not helm_only and (loose or _BARE.match(body)):
             found.append("{{" + body + "}}" if _SHOWN.match(body) else "{{ … }}")
     return found
 
@@ -129,7 +130,8 @@ def _command_paths(res: Res) -> dict[JsonPath, bool]:
     and refer to another variable of the container as `$(VAR)`.""",
     interpretation="""Checks the string values of resources of Kubernetes API groups (CRD kinds such as
     ExternalSecret, PrometheusRule or Argo Workflows template their own fields), except ConfigMap and Secret data
-    (config files may hold templates of their own) and annotations (tools read templates from them). In env values
+    (config files may hold templates of their own); in annotations, which other tools template, only a Helm
+    expression counts (`{{ .Values.x }}`, `{{ include ... }}`: a chart rendered without Helm). In env values
     and non-shell command lines, `{{ ... }}` counts only as a Helm expression or `{{ name }}`; a shell line
     (`sh -c`) expands `${VAR}` itself and is left alone. A repository whose manifests a Flux Kustomization's
     `postBuild.substitute` fills in sets this rule to `-` in its policy.""",
@@ -143,12 +145,12 @@ def placeholder(view: View) -> Iterator[Hit]:
         for path, value in iter_paths(res.data):
             if not isinstance(value, str) or ("${" not in value and "{{" not in value):
                 continue
-            if (path[:1] and path[0] in skipped) or _in_annotations(path):
+            if path[:1] and path[0] in skipped:
                 continue
             part = next((p for p in commands if path[:len(p)] == p), None)
             if part is not None and (commands[part] or (part[-1] == "env" and path[-1] != "value")):
                 continue  # a shell line expands its own variables; an env entry's name is no value
-            found = list(dict.fromkeys(placeholders(value, loose=part is None)))
+            found = list(dict.fromkeys(placeholders(value, loose=part is None, helm_only=_in_annotations(path))))
             if not found:
                 continue
             variable = next((f[2:-1] for f in found if f.startswith("${")), None)

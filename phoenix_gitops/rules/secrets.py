@@ -2,8 +2,9 @@
 
 Values are read, never repeated: every message names the rule, the key and the place, and shows a matched value
 as `****` at most. Scanned values are the literal `env[].value` of every container of every workload, the `data`
-of every ConfigMap (generated ones included), the annotations and labels of every resource, container `command`
-and `args` (flags, and the words of a shell line: `export DB_PASSWORD=...`, `--api-token ...`, `mysql -p...`),
+of every ConfigMap (generated ones included), the annotations and labels of every resource and of every pod
+template, container `command` and `args` (flags, and the words of a shell line: `export DB_PASSWORD=...`,
+`--api-token ...`, `mysql -p...`),
 and the templates of ExternalSecrets and ClusterExternalSecrets (`template.data`, `templateFrom[].literal`);
 Secrets themselves are rule V06. What makes a name or a value secret is `secret_detector`'s, configured by the
 policy (`secretNames`, `entropy`); `diff` masks with the same one. An annotation or label key is named by its last
@@ -47,6 +48,7 @@ from .model import (
     each_app,
     kustomization_docs,
     migrates,
+    pod_spec_path,
 )
 from .policy import load_policy, policy_file
 from .registry import CATALOGUE, Hit, rule
@@ -135,6 +137,15 @@ class Scanned(NamedTuple):
         return self.what in ("annotation", "label") or self.path[-2:-1] in (("command",), ("args",))
 
 
+def _metadata_values(res: Res, at: JsonPath, prefix: str) -> list[Scanned]:
+    """The string annotations and labels of the metadata at `at` (the last-applied configuration left out)."""
+    metadata = as_dict(res.get(at))
+    return [Scanned(res, (*at, part, key), str(key), value, f"{prefix}{what}")
+            for part, what in (("annotations", "annotation"), ("labels", "label"))
+            for key, value in as_dict(metadata.get(part)).items()
+            if isinstance(value, str) and key != _LAST_APPLIED]
+
+
 def scanned(view: View) -> list[Scanned]:
     """Every scanned value of the view: literal env values, ConfigMap values, annotations and labels of every
     resource, container command and args (`--name=value` and `--name value` are keyed by the flag's name, and so
@@ -144,11 +155,11 @@ def scanned(view: View) -> list[Scanned]:
         return cache
     found: list[Scanned] = []
     for res in view.resources:
-        for part, what in (("annotations", "annotation"), ("labels", "label")):
-            for key, value in as_dict(res.metadata.get(part)).items():
-                if isinstance(value, str) and key != _LAST_APPLIED:
-                    found.append(Scanned(res, ("metadata", part, key), str(key), value, what))
+        found += _metadata_values(res, ("metadata",), "")
     for res in view.workloads:
+        spec_path = pod_spec_path(res)
+        if spec_path is not None and spec_path != ("spec",):  # a pod template's own labels and annotations
+            found += _metadata_values(res, spec_path[:-1] + ("metadata",), "pod template ")
         for path, container in containers_of(res):
             for index, entry in enumerate(as_list(container.get("env"))):
                 if isinstance(entry, dict) and isinstance(entry.get("value"), str):
