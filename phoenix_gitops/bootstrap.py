@@ -78,6 +78,7 @@ __all__ = [
     "app_info",
     "header",
     "kustomization_name",
+    "notification_name",
     "objects",
     "files",
     "env_files",
@@ -391,12 +392,17 @@ def _kustomization(env: Environment, settings: RepoSettings, app: AppInfo, phase
     }
 
 
+def notification_name(settings: RepoSettings, notification: Notification) -> str:
+    """The Flux Provider and Alert of one `notifications:` entry: `<prefix><name>`."""
+    return f"{settings.prefix}{notification.name}"
+
+
 def _provider(env: Environment, settings: RepoSettings, notification: Notification) -> dict[str, Any]:
     """The Flux Provider of one `notifications:` entry: its type, recipient and the Secret with its address."""
     return {
         "apiVersion": FLUX_NOTIFICATION_API,
         "kind": "Provider",
-        "metadata": {"name": f"{settings.prefix}{notification.name}", "namespace": settings.flux_namespace,
+        "metadata": {"name": notification_name(settings, notification), "namespace": settings.flux_namespace,
                      "labels": _labels(env)},
         "spec": {"type": FLUX_PROVIDERS[notification.provider], "channel": notification.channel,
                  "secretRef": {"name": notification.secret_name}},
@@ -413,10 +419,10 @@ def _alert(env: Environment, settings: RepoSettings, notification: Notification,
     return {
         "apiVersion": FLUX_NOTIFICATION_API,
         "kind": "Alert",
-        "metadata": {"name": f"{settings.prefix}{notification.name}", "namespace": settings.flux_namespace,
+        "metadata": {"name": notification_name(settings, notification), "namespace": settings.flux_namespace,
                      "labels": _labels(env)},
         "spec": {
-            "providerRef": {"name": f"{settings.prefix}{notification.name}"},
+            "providerRef": {"name": notification_name(settings, notification)},
             "eventSeverity": "error",
             "eventSources": sources,
             "summary": f"{env.name} ({env.cluster})",

@@ -60,7 +60,7 @@ from .scheduler import BuildQueue, Built, workers_for
 from .sources import Loaded, SourceGraph, read_sources
 from .yamlio import YamlError
 
-__all__ = ["ACROSS", "EnvSummary", "CheckReport", "run_check"]
+__all__ = ["ACROSS", "EnvSummary", "CheckReport", "run_check", "build_failure"]
 
 ACROSS = "across environments"
 """The key of `CheckReport.skipped` when the rules across environments did not run."""
@@ -368,8 +368,7 @@ def _judged(state: _State, built: Built) -> bool:
     item, graph = state.overlays[overlay], inputs.graphs[overlay]
     found = list(graph.findings)
     if isinstance(built.result, KustomizeError):
-        found.append(Finding("KUSTOMIZE-BUILD", "error", _first_lines(str(built.result)), graph.kustomizations[0],
-                             env=item.env.name, app=overlay.app))
+        found.append(build_failure(built.result, graph, item.env.name))
         item.output = None
         _done(state, overlay, found, built.result, "kustomize could not build it")
         return True
@@ -623,6 +622,8 @@ def _digest_of(path: Traversable) -> str:
         return "-"
 
 
-def _first_lines(message: str, limit: int = 6) -> str:
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    return " | ".join(lines[:limit])
+def build_failure(err: KustomizeError, graph: SourceGraph, env: str) -> Finding:
+    """KUSTOMIZE-BUILD at the overlay's kustomization: the first lines of kustomize's error, on one line."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return Finding("KUSTOMIZE-BUILD", "error", " | ".join(lines[:6]), graph.kustomizations[0], env=env,
+                   app=graph.overlay.app)

@@ -136,16 +136,16 @@ def _located(problems: SchemaProblems, rendered: Rendered, env: Environment, gra
     """Every schema problem as a finding at the source line that set the field; the warnings about one kind
     without a schema as one finding, at its first resource, counting the resources it covers."""
     findings = []
-    grouped: dict[tuple[str, str], list[int]] = {}
+    grouped: dict[tuple[str, str], list[tuple[int, Problem]]] = {}
     for index, problem in problems:
         if problem.severity != "error":
-            grouped.setdefault((problem.rule, problem.message), []).append(index)
+            grouped.setdefault((problem.rule, problem.message), []).append((index, problem))
             continue
         findings.append(_finding(problem, problem.message, index, rendered, env, graph))
-    for (rule, message), indexes in grouped.items():
-        problem = next(p for i, p in problems if i == indexes[0] and (p.rule, p.message) == (rule, message))
-        count = f" ({len(indexes)} resources)" if len(indexes) > 1 else ""
-        findings.append(_finding(problem, f"{message}{count}", indexes[0], rendered, env, graph))
+    for same in grouped.values():
+        index, problem = same[0]
+        count = f" ({len(same)} resources)" if len(same) > 1 else ""
+        findings.append(_finding(problem, f"{problem.message}{count}", index, rendered, env, graph))
     return findings
 
 

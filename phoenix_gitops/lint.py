@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import rules
-from .check import ACROSS, CheckReport, EnvSummary
+from .check import ACROSS, CheckReport, EnvSummary, build_failure
 from .errors import GitopsError, KustomizeError, UsageError
 from .findings import Finding, sort_findings
 from .judge import Verdict, judge, parse
@@ -241,8 +241,7 @@ def _lint_unit(unit: _Unit, env: Environment, root: Path, kustomize: Kustomize, 
         try:
             text = kustomize.build(overlay, origins=True, sort_options=graph.sort_options)
         except KustomizeError as err:
-            report.findings.append(Finding("KUSTOMIZE-BUILD", "error", _first_lines(str(err)),
-                                           graph.kustomizations[0], env=env.name, app=overlay.app))
+            report.findings.append(build_failure(err, graph, env.name))
             report.skipped[overlay.app] = "kustomize could not build it"
             return None
         except GitopsError as err:
@@ -319,7 +318,3 @@ def _relative(finding: Finding, root: Path, cwd: Path) -> Finding:
     """`finding` with its path relative to the current folder instead of the boundary."""
     return dataclasses.replace(finding, path=_relative_path(finding.path, root, cwd))
 
-
-def _first_lines(message: str, limit: int = 6) -> str:
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    return " | ".join(lines[:limit])

@@ -6,6 +6,7 @@ aligns two renders this way and `sourcemap` finds the source item behind a rende
 
 Usage:
     item_key({"name": "app", "image": "web:1"})            # 'name'
+    field_key("ports", {"name": "http", "containerPort": 4000})   # 'containerPort': how a patch matches it there
     list_key(old_containers, new_containers)               # 'name' when it tells every item of both apart
     matching_index(source_containers, {"name": "app"})     # the index of the source item named app, or None
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MERGE_KEYS", "item_key", "list_key", "matching_index"]
+__all__ = ["MERGE_KEYS", "FIELD_KEYS", "item_key", "field_key", "list_key", "matching_index"]
 
 MERGE_KEYS = ("name", "containerPort", "mountPath", "port")
 """Keys that identify the items of a list of mappings, tried in this order."""
@@ -22,6 +23,20 @@ MERGE_KEYS = ("name", "containerPort", "mountPath", "port")
 def item_key(item: Any) -> str | None:
     """The first merge key the mapping `item` has, or None (not a mapping, or no merge key)."""
     return next((key for key in MERGE_KEYS if isinstance(item, dict) and key in item), None)
+
+
+FIELD_KEYS = {"ports": ("containerPort", "port"), "volumeMounts": ("mountPath",), "volumeDevices": ("devicePath",)}
+"""The strategic-merge keys of lists whose items also have a `name` that is not their merge key: container ports
+merge by `containerPort` (Service ports by `port`), volume mounts by `mountPath`."""
+
+
+def field_key(field: str | int | None, item: Any) -> str | None:
+    """The key a strategic merge patch matches `item` by in the list under `field` (FIELD_KEYS), else
+    `item_key(item)`."""
+    for key in FIELD_KEYS.get(field, ()) if isinstance(field, str) else ():
+        if isinstance(item, dict) and key in item:
+            return key
+    return item_key(item)
 
 
 def list_key(*sides: list[Any]) -> str | None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .kustomize import ORIGIN
-from .merge_keys import item_key, matching_index
+from .merge_keys import field_key, matching_index
 from .sources import SourceGraph
 from .yamlio import Document
 
@@ -114,20 +114,6 @@ def _name_rank(doc: Document, rendered_name: str) -> tuple[int, int]:
     return (1, -len(str(name))) if str(name) in rendered_name else (2, 0)
 
 
-_PATCH_MERGE_KEYS = {"ports": ("containerPort", "port"), "volumeMounts": ("mountPath",),
-                     "volumeDevices": ("devicePath",)}
-"""The strategic-merge keys of lists whose items also have a `name` that is not their merge key: container ports
-merge by `containerPort` (Service ports by `port`), volume mounts by `mountPath`."""
-
-
-def _merge_key(parent: str | int | None, item: Any) -> str | None:
-    """The key that identifies `item` in the list under field `parent` the way a strategic merge matches it."""
-    for key in _PATCH_MERGE_KEYS.get(parent, ()) if isinstance(parent, str) else ():
-        if isinstance(item, dict) and key in item:
-            return key
-    return item_key(item)
-
-
 def _walk(source: Any, rendered: Any, path: JsonPath) -> JsonPath:
     """The longest prefix of `path` present in `source`, translated to source indexes."""
     found: JsonPath = ()
@@ -137,7 +123,7 @@ def _walk(source: Any, rendered: Any, path: JsonPath) -> JsonPath:
             if not (isinstance(source, list) and isinstance(rendered, list) and part < len(rendered)):
                 break
             item = rendered[part]
-            key = _merge_key(parent, item)
+            key = field_key(parent, item)
             if key is not None:
                 index = matching_index(source, item, key)
             elif part < len(source):

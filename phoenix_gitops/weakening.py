@@ -12,8 +12,8 @@ working tree's file (the nearest line still there for something removed), saying
   `replicas.<profile>.min` lowered; an `entropy` limit raised);
 - environment files: a namespace added to an app under `apps:` (a new app, or a new environment file, adds all of
   its namespaces), an entry removed from `reservedNamespaces`, `sync.branch` changed or removed, a notification
-  removed, a sync setting loosened (`automated`, `prune`,
-  `selfHeal` from false to true, or removed: their default is true), `server` or `cluster` changed, a new
+  removed, a sync setting loosened (`automated`, `prune`, `selfHeal` from false to true, or removed: their
+  default is true), `server` or `cluster` changed, a new
   environment, an Argo CD sync window removed or opened to manual syncs, a role given more groups or actions (or
   a new role);
 - `gitops.yaml`: `repoURL` or `revision` changed, `flux.secretName` removed, `argocd.lockDefaultProject` turned

@@ -114,8 +114,7 @@ def _rendered(env: str, check: bool, result: rendering.RenderResult) -> None:
 @exits(interrupted="nothing was written")
 def check(c: Context, env: str = layout.ALL, format: str = "text", jobs: int = NOT_GIVEN, cache: bool = True) -> None:
     """Check sources, builds and strict schemas; findings at path:line:col. Exit 1 on errors, 4 on tool failure."""
-    if format not in report.FORMATS:
-        raise errors.UsageError(f"unknown format {format!r}; use one of {', '.join(report.FORMATS)}")
+    _known_format(format)
     settings = Settings.of(c)
     repo = settings.repo()
     envs = repo.select_envs(env)
@@ -141,12 +140,17 @@ def check(c: Context, env: str = layout.ALL, format: str = "text", jobs: int = N
 def lint(c: Context, paths: list[str] | None = None, format: str = "text", kubernetes_version: str = "",
          profile: str = "prod") -> None:
     """Check manifests you already have (files, folders, kustomize roots) like `check` does; exit 1 on errors."""
-    if format not in report.FORMATS:
-        raise errors.UsageError(f"unknown format {format!r}; use one of {', '.join(report.FORMATS)}")
+    _known_format(format)
     settings = Settings.of(c)
     kz = settings.kustomize()
     result = linting.run_lint(paths or [], Path.cwd(), kz, kubernetes_version or None, profile)
     _report(result, format, "lint summary")
+
+
+def _known_format(format: str) -> None:
+    """Refuse a report format that does not exist (before any work is done)."""
+    if format not in report.FORMATS:
+        raise errors.UsageError(f"unknown format {format!r}; use one of {', '.join(report.FORMATS)}")
 
 
 def _report(result: checking.CheckReport, format: str, title: str = "check summary") -> None:
