@@ -341,6 +341,12 @@ class Repo:
                                          "is used twice; each entry names its own Flux Provider and Alert", rel,
                                          *doc.position(("notifications", index, "name")), env=name))
                 seen.add(label)
+                if "://" in str(entry.get("channel", "")):  # a webhook address is a credential: never in git
+                    found.append(Finding("SRC-ENVIRONMENT", "error", f"$.notifications[{index}].channel: a URL "
+                                         "(****) is the provider's address, a credential that must not be in git; "
+                                         "name the channel here and put the address in the Secret secretName "
+                                         "(Flux) and argocd-notifications-secret (Argo CD)", rel,
+                                         *doc.position(("notifications", index, "channel")), env=name))
             windows = data.get("argocd", {}).get("syncWindows") if isinstance(data.get("argocd"), dict) else None
             for index, window in enumerate(windows if isinstance(windows, list) else []):
                 schedule = window.get("schedule") if isinstance(window, dict) else None

@@ -613,7 +613,11 @@ def test_an_environment_on_its_own_branch_is_followed_by_both_engines_and_never_
      "property"),
     (NOTIFY + "  - {name: oncall, provider: slack, channel: b, secretName: s}\n",
      "overlays/prod/environment.yaml:13:6: error SRC-ENVIRONMENT $.notifications[1].name: 'oncall' is used twice"),
-], ids=["no-branch", "branch-is-main", "bad-branch", "unknown-provider", "no-secret", "same-name"])
+    ("notifications:\n  - {name: oncall, provider: slack, secretName: s,\n"
+     "     channel: 'https://hooks.slack.com/services/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'}\n",
+     "overlays/prod/environment.yaml:13:6: error SRC-ENVIRONMENT $.notifications[0].channel: a URL (****) is the "
+     "provider's address, a credential that must not be in git"),
+], ids=["no-branch", "branch-is-main", "bad-branch", "unknown-provider", "no-secret", "same-name", "url-channel"])
 def test_a_bad_promotion_branch_or_notification_is_an_error_at_its_line_and_nothing_is_written(
         fixture_repo, sync, expected):
     root = fixture_repo("minimal")
@@ -622,6 +626,7 @@ def test_a_bad_promotion_branch_or_notification_is_an_error_at_its_line_and_noth
     result = run_program(["render", "all"], root)
     assert result.code == 1, result
     assert expected in result.stdout + result.stderr
+    assert "q8Xr2LmN4pVz7KtY1wHs9JcD" not in result.stdout + result.stderr
     assert tree_bytes(root / "rendered") == {} and not (root / "clusters").exists()
 
 

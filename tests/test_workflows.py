@@ -925,3 +925,13 @@ def test_release_offers_exactly_the_environments_with_their_own_branch_and_check
     assert 'invoke check "$ENVIRONMENT"' in check and "invoke render all --check" in check
     push = step(data, "release", "Move the branch")["run"]
     assert '--force-with-lease="refs/heads/$BRANCH:$CURRENT"' in push
+
+
+def test_every_path_the_readme_calls_platform_owned_has_a_code_owner():
+    rows = [line for line in (PROJECT / "README.md").read_text(encoding="utf-8").splitlines()
+            if line.startswith("| `") and "platform-owned" in line]
+    owned = {line.split()[0] for line in (PROJECT / ".github" / "CODEOWNERS").read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.startswith("#")}
+    paths = ["/" + re.sub(r"<[^>]+>", "*", row.split("`")[1]) for row in rows]
+    assert "/admission/" in paths and "/overlays/*/environment.yaml" in paths
+    assert [path for path in paths if path not in owned] == []
