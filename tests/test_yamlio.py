@@ -5,6 +5,7 @@ import pytest
 
 from phoenix_gitops.errors import InputError
 from phoenix_gitops.yamlio import MAX_BYTES, YamlError, load_file, load_text, yaml11_meaning
+from support import PROJECT
 
 
 def test_loads_plain_json_types_and_skips_empty_documents():
@@ -127,3 +128,70 @@ def test_load_rendered_errors_are_yaml_errors():
     assert caught.value.rule == "YAML-SYNTAX" and str(caught.value).startswith("rendered/prod/api:2:1: ")
     with pytest.raises(YamlError, match="YAML-SIZE"):
         load_rendered("a: " + "x" * 100, "rendered/prod/api", max_bytes=10)
+
+
+# The fast composer (libyaml's C event stream) must read every source exactly as the reference composer
+# (ruamel.yaml, pure Python) does: the same data, line map and YAML 1.1 ambiguities. What it leaves to the
+# reference one (`_Unusual`), or refuses, is read again by the reference one, so errors keep their wording.
+
+_TRICKY = [  # (text, whether the fast composer reads it itself)
+    ("a: 1\r\nb: [x, 'on']\r\nc: {d: 1.5, e: ~, f: true}\r\n", True),
+    ("ä: ö\nname: \"caf\\u00e9 \\/ \\t\"\nk: >\n  folded\n  text\n\n  more\nl: |-\n  kept\n   indent\n", True),
+    ("- a\n-   b: 0755\n    c: yes\n- [1, 0x1F, 0o17, 1_000, -.5, .inf2, 12:30:45]\n- {? x : 1}\n", True),
+    ("plain: multi\n  line\n  scalar\nempty:\nnull: ~\n'quoted key': 2\n\"double\": 3\n", True),
+    ("---\n---\n# comment only\n---\na: ! 12\nb: '12'\n", True),
+    ("key: [a, {b: [c, {d: e}]}]\nx:\n- - - deep\n", True),
+    ("a: 1\na: 2\n", True),  # read, then refused by the converter: re-read for the reference wording
+    ("".join("  " * i + "a:\n" for i in range(97)) + "  " * 97 + "b: 1\n", True),
+    ("[" * 98 + "]" * 98 + "\n", True),
+    ("".join("  " * i + "a:\n" for i in range(100)) + "  " * 100 + "b: 1\n", False),
+    ("[" * 100 + "]" * 100 + "\n", False),
+    ("b: !!str 12\n", False),
+    ("%YAML 1.1\n---\na: yes\n", False),
+    ("a: &x 1\nb: 2\n", False),
+    ("a: b: c\n", False),
+    ("a:\n\tb: 1\n", False),
+    ("{[a]: 1}\n", False),
+    ("<<: {a: 1}\n", True),
+]
+
+
+def _reference(text: str) -> object:
+    from phoenix_gitops.yamlio import load
+    try:
+        return load._documents(load._reference_nodes(text, "f.yaml"), "f.yaml")
+    except YamlError as err:
+        return str(err)
+
+
+@pytest.mark.parametrize(("text", "fast"), _TRICKY)
+def test_the_fast_composer_reads_what_the_reference_one_reads(text, fast):
+    from phoenix_gitops.yamlio import load
+    reference = _reference(text)
+    if fast:
+        assert load._fast_nodes(text)
+    else:
+        with pytest.raises(load._Unusual):
+            load._fast_nodes(text)
+    if isinstance(reference, str):
+        with pytest.raises(YamlError) as err:
+            load_text(text, "f.yaml")
+        assert str(err.value) == reference
+    else:
+        assert load_text(text, "f.yaml") == reference
+
+
+def test_every_yaml_file_of_the_repo_reads_the_same_with_the_fast_composer():
+    from phoenix_gitops.yamlio import load
+    files = [p for top in ("base", "overlays", "admission", "clusters", "tests/fixtures", "schemas")
+             for p in sorted((PROJECT / top).rglob("*.y*ml")) if p.is_file()]
+    compared = 0
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            fast = load._documents(load._fast_nodes(text), "f.yaml")
+        except (load._Unusual, YamlError):
+            continue
+        assert fast == _reference(text), path
+        compared += 1
+    assert len(files) > 300 and compared > 0.9 * len(files)

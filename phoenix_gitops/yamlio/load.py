@@ -1,10 +1,15 @@
 """Reading YAML: the safe, capped loader for sources and the fast C loader for kustomize's output.
 
-Sources are parsed with ruamel.yaml's pure-Python composer (never a C loader: those segfault on deep
-nesting), with a size cap, a depth cap, aliases and anchors refused, only core-schema tags, duplicate keys
-refused, and strict UTF-8 without BOM or control characters. Nodes are converted to plain JSON types
-(dict, list, str, int, float, bool, None) and every node's position is kept in a line map. Text kustomize
-printed goes through libyaml's C safe loader instead (`load_rendered`): its input already passed these caps.
+Sources are composed from libyaml's C event stream by a loop in Python (a C composer would crash on deep
+nesting; this one stops at the depth cap), into the nodes ruamel.yaml's pure-Python composer makes, which is
+the reference: anything out of the ordinary (a syntax error, a directive, an explicit tag, an anchor or alias,
+a complex key, nesting near the cap) and every refused value is read again by the reference composer, so what
+a source means and how an error is worded never depend on the fast path (a test compares both on every YAML
+file of the repository). Both read sources with a size cap, a depth cap, aliases and anchors refused, only
+core-schema tags (YAML 1.2), duplicate keys refused, and strict UTF-8 without BOM or control characters.
+Nodes are converted to plain JSON types (dict, list, str, int, float, bool, None) and every node's position is
+kept in a line map. Text kustomize printed goes through libyaml's C safe loader instead (`load_rendered`): its
+input already passed these caps.
 
 Usage:
     docs = load_file(Path("overlays/prod/environment.yaml"), name="overlays/prod/environment.yaml")
@@ -14,19 +19,21 @@ Usage:
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.resolver import VersionedResolver
 
 from ..errors import InputError
 
@@ -60,6 +67,7 @@ JsonPath = tuple[str | int, ...]
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _MAP_TAG = f"{_CORE}map"
+_STR_TAG = f"{_CORE}str"
 _SEQ_TAG = f"{_CORE}seq"
 
 # Characters refused anywhere in a source: C0 controls except tab/LF/CR, DEL, C1 controls (incl. NEL),
@@ -161,7 +169,26 @@ def load_text(raw: bytes | str, name: str, max_bytes: int = MAX_BYTES) -> list[D
     """Load every non-empty document of `raw`; raises YamlError with file:line:col on any hazard."""
     text = _decode(raw, name, max_bytes)
     try:
-        nodes = list(capped_parser().compose_all(text))
+        return _documents(_fast_nodes(text), name)
+    except (_Unusual, YamlError):  # the reference composer decides what is out of the ordinary, and words it
+        return _documents(_reference_nodes(text, name), name)
+
+
+def _documents(nodes: list[_Composed], name: str) -> list[Document]:
+    docs: list[Document] = []
+    for node in nodes:
+        converter = _Converter(name)
+        data = converter.convert(node, ())
+        if data is not None:  # empty documents (a lone `---`, comments only) carry nothing
+            docs.append(Document(name, len(docs), data, converter.lines, tuple(converter.ambiguities)))
+    return docs
+
+
+def _reference_nodes(text: str, name: str) -> list[_Composed]:
+    """The documents of `text` composed by ruamel.yaml's pure-Python parser: the reference for what a source
+    means, and for the wording of every syntax, depth and alias error."""
+    try:
+        return list(capped_parser().compose_all(text))
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         message = " ".join(str(part) for part in (err.context, err.problem) if part)
@@ -175,13 +202,103 @@ def load_text(raw: bytes | str, name: str, max_bytes: int = MAX_BYTES) -> list[D
     except (YAMLError, RecursionError, ValueError) as err:
         first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise YamlError(name, None, None, "YAML-SYNTAX", first_line) from None
-    docs: list[Document] = []
-    for node in nodes:
-        converter = _Converter(name)
-        data = converter.convert(node, ())
-        if data is not None:  # empty documents (a lone `---`, comments only) carry nothing
-            docs.append(Document(name, len(docs), data, converter.lines, tuple(converter.ambiguities)))
-    return docs
+
+
+class _Unusual(Exception):
+    """Text the fast composer leaves to the reference one."""
+
+
+_RESOLVER = VersionedResolver()  # YAML 1.2 core schema, as the reference composer resolves without a directive
+
+
+def _plain_tag(value: str) -> str:
+    """The tag of a plain scalar (remembered for the short ones: names, numbers, booleans repeat)."""
+    return _short_plain_tag(value) if len(value) <= 64 else str(_RESOLVER.resolve(ScalarNode, value, (True, False)))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _short_plain_tag(value: str) -> str:
+    return str(_RESOLVER.resolve(ScalarNode, value, (True, False)))
+
+
+@dataclass(slots=True)
+class _Light:
+    """A node composed from libyaml's events: what the converter reads of ruamel's Node (whose `tag` property
+    costs more than the whole parse), nothing else."""
+
+    id: str
+    """`scalar`, `mapping` or `sequence`, as ruamel's Node.id."""
+    tag: str
+    value: Any
+    start_mark: Any
+    style: str | None = None
+
+
+class _Composed(Protocol):
+    """A composed node as the converter reads it: ruamel's (from the reference composer) or a `_Light` one."""
+
+    id: str
+    tag: Any
+    value: Any
+    start_mark: Any
+    style: Any
+
+
+def _fast_nodes(text: str) -> list[_Composed]:
+    """The documents of `text` composed from libyaml's C event stream into the nodes the reference composer
+    makes (the same tags, values, styles and start marks), over ten times faster. Only for ordinary text:
+    raises _Unusual on a syntax error, a directive, an explicit tag, an anchor or alias, a key that is not a
+    scalar, or nesting near MAX_DEPTH (the reference composer then reads it). C composers crash on deep
+    nesting; this one is a loop over events and stops at the depth cap."""
+    roots: list[_Composed] = []
+    open_: list[tuple[_Light, list[_Composed]]] = []  # the collections being read, and the nodes read into each
+    events: Iterator[Any] = yaml.parse(text, Loader=yaml.CSafeLoader)
+    try:
+        for event in events:
+            kind = type(event)
+            if kind is yaml.ScalarEvent:
+                if event.anchor is not None or event.tag not in (None, "!"):
+                    raise _Unusual
+                tag = _plain_tag(event.value) if event.implicit[0] else _STR_TAG
+                node = _Light("scalar", tag, event.value, event.start_mark, event.style or None)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                if event.anchor is not None or event.tag not in (None, "!") or len(open_) >= MAX_DEPTH - 1:
+                    raise _Unusual
+                if kind is yaml.MappingStartEvent:
+                    node = _Light("mapping", _MAP_TAG, [], event.start_mark)
+                else:
+                    node = _Light("sequence", _SEQ_TAG, [], event.start_mark)
+                _place(node, open_, roots)
+                open_.append((node, []))
+                continue
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                node, items = open_.pop()
+                pairs = kind is yaml.MappingEndEvent
+                node.value = list(zip(items[::2], items[1::2], strict=True)) if pairs else items
+                continue
+            elif kind is yaml.DocumentStartEvent:
+                if event.version is not None or event.tags:
+                    raise _Unusual
+                continue
+            elif kind is yaml.AliasEvent:
+                raise _Unusual
+            else:
+                continue
+            _place(node, open_, roots)
+    except yaml.YAMLError:
+        raise _Unusual from None
+    return roots
+
+
+def _place(node: _Light, open_: list[tuple[_Light, list[_Composed]]], roots: list[_Composed]) -> None:
+    """Put `node` into the collection being read (a mapping's key must be a scalar), or make it a document."""
+    if not open_:
+        roots.append(node)
+        return
+    parent, items = open_[-1]
+    if parent.id == "mapping" and len(items) % 2 == 0 and node.id != "scalar":
+        raise _Unusual
+    items.append(node)
 
 
 class _RenderedLoader(yaml.CSafeLoader):
@@ -243,28 +360,28 @@ class _Converter:
         self.lines: dict[JsonPath, tuple[int, int]] = {}
         self.ambiguities: list[Ambiguity] = []
 
-    def fail(self, node: Node, rule: str, message: str) -> YamlError:
+    def fail(self, node: _Composed, rule: str, message: str) -> YamlError:
         return YamlError(self.name, node.start_mark.line + 1, node.start_mark.column + 1, rule, message)
 
-    def convert(self, node: Node, path: JsonPath) -> Any:
+    def convert(self, node: _Composed, path: JsonPath) -> Any:
         self.lines.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
-        if isinstance(node, MappingNode):
+        if node.id == "mapping":
             return self._mapping(node, path)
-        if isinstance(node, SequenceNode):
+        if node.id == "sequence":
             if node.tag != _SEQ_TAG:
                 raise self.fail(node, "YAML-TAG", f"tag {node.tag!r} is not allowed; use plain YAML")
             return [self.convert(item, path + (i,)) for i, item in enumerate(node.value)]
-        if isinstance(node, ScalarNode):
+        if node.id == "scalar":
             return self._scalar(node, path)
         raise self.fail(node, "YAML-SYNTAX", f"unexpected {type(node).__name__}")
 
-    def _mapping(self, node: MappingNode, path: JsonPath) -> dict[str, Any]:
+    def _mapping(self, node: _Composed, path: JsonPath) -> dict[str, Any]:
         if node.tag != _MAP_TAG:
             raise self.fail(node, "YAML-TAG", f"tag {node.tag!r} is not allowed; use plain YAML")
         result: dict[str, Any] = {}
         first_line: dict[str, int] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode):
+            if key_node.id != "scalar":
                 raise self.fail(key_node, "YAML-KEY", "mapping keys must be plain strings")
             if key_node.tag == f"{_CORE}merge" or (key_node.value == "<<" and key_node.style is None):
                 raise self.fail(key_node, "YAML-MERGE-KEY", "merge keys (<<) are not allowed")
@@ -283,7 +400,7 @@ class _Converter:
             result[key] = self.convert(value_node, child)
         return result
 
-    def _scalar(self, node: ScalarNode, path: JsonPath, record: bool = True) -> Any:
+    def _scalar(self, node: _Composed, path: JsonPath, record: bool = True) -> Any:
         tag, text = node.tag, node.value
         if tag not in _SCALAR_TAGS:
             raise self.fail(node, "YAML-TAG", f"tag {tag!r} is not allowed; use plain YAML")
@@ -311,7 +428,7 @@ class _Converter:
             raise self.fail(node, "YAML-NUMBER", "not a finite number (value not shown); quote it")
         return number
 
-    def _check_ambiguous(self, node: ScalarNode, path: JsonPath) -> None:
+    def _check_ambiguous(self, node: _Composed, path: JsonPath) -> None:
         if node.style is not None:  # quoted or block scalars are unambiguous
             return
         meaning = yaml11_meaning(node.value, str(node.tag)[len(_CORE):])
