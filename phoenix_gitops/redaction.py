@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import html
 import json
 import os
@@ -36,11 +37,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cache import RunCache, cache_dir, fingerprint
 from .layout import KUSTOMIZATION_FILES, SETTINGS_FILE
 from .secret_detector import SecretDetector, is_literal, merge_spans
 from .yamlio import ScalarPath, scalar_documents
 
-__all__ = ["REDACTED", "MIN_VALUE_LENGTH", "Redactor", "policy_detector", "secret_values"]
+__all__ = ["REDACTED", "MIN_VALUE_LENGTH", "CleanFiles", "Redactor", "policy_detector", "secret_values"]
 
 REDACTED = "****"
 """What is printed in place of a secret (as the SEC-* findings print a matched value)."""
@@ -78,9 +80,19 @@ class Redactor:
     _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
 
     @classmethod
-    def for_repo(cls, root: Path, detector: SecretDetector) -> Redactor:
-        """The redactor of the repository at `root`: `detector` (the policy's) and the secret values of its sources."""
-        return cls(detector, frozenset(secret_values(root, detector)))
+    def for_repo(cls, root: Path, detector: SecretDetector, cached: bool = False) -> Redactor:
+        """The redactor of the repository at `root`: `detector` (the policy's) and the secret values of its sources.
+        With `cached`, a source file the cache knows (by its SHA-256) to hold no secret value is not parsed again
+        (`CleanFiles`)."""
+        if not cached:
+            return cls(detector, frozenset(secret_values(root, detector)))
+        cache = RunCache.load(root, f"redaction {fingerprint('-')} {detector!r}", cache_dir() / "redaction")
+        clean = CleanFiles(known=cache.record("clean") or {})
+        values = secret_values(root, detector, clean)
+        if clean.now != clean.known:
+            cache.keep("clean", clean.now)
+            cache.save()
+        return cls(detector, frozenset(values))
 
     def __post_init__(self) -> None:
         forms = sorted({form for value in self.values for form in _forms(value)}, key=lambda v: (-len(v), v))
@@ -135,7 +147,7 @@ def policy_detector(policy: Path) -> SecretDetector:
     """The detector of the policy file `policy`: its `settings.secretNames` and `settings.entropy`, read without
     checking the rest of the file (`check` does, and reports what is wrong); the detector's defaults (the shipped
     policy's) when the file is missing or those settings do not fit."""
-    text = _read(policy, policy.parent) if policy.is_file() else None
+    text = _text(policy, policy.parent) if policy.is_file() else None
     doc = next(scalar_documents(text), {}) if text is not None else {}
     names = [v for p, v in doc.items() if p[:2] == ("settings", "secretNames") and len(p) == 3]
     limits = {str(p[2]): v for p, v in doc.items() if p[:2] == ("settings", "entropy") and len(p) == 3}
@@ -146,25 +158,64 @@ def policy_detector(policy: Path) -> SecretDetector:
         return SecretDetector.from_settings({"secretNames": names or None}.get)
 
 
-def secret_values(root: Path, detector: SecretDetector) -> set[str]:
+@dataclass
+class CleanFiles:
+    """Source files that hold no secret value and read no other file, by content: `<sha256 of the bytes>` (with a
+    `k` in front for a kustomization) -> the references it makes, which is all `secret_values` takes from it. A
+    file is only ever skipped for these exact bytes, so what it holds is never missed; the caller keeps them under
+    the code and detector that found them (`Redactor.for_repo`)."""
+
+    known: dict[str, list[str]] = field(default_factory=dict)
+    """From an earlier run."""
+    now: dict[str, list[str]] = field(default_factory=dict)
+    """The clean files of this run (what to keep for the next one)."""
+
+
+def secret_values(root: Path, detector: SecretDetector, clean: CleanFiles | None = None) -> set[str]:
     """Every literal secret value in the repository's YAML sources (see the module docstring): `gitops.yaml`,
     everything under `overlays/` and what their kustomizations refer to inside the repository (bases, components,
-    patch files), and the env and files their secretGenerators read."""
+    patch files), and the env and files their secretGenerators read. With `clean`, files it knows are not parsed
+    again, and it learns the clean files of this run."""
     root = root.resolve()
     found: set[str] = set()
-    pending = [root / SETTINGS_FILE, root / "overlays"]
+    pending = [t for start in (root / SETTINGS_FILE, root / "overlays") if (t := _inside(start, root)) is not None]
     seen: set[Path] = set()
     while pending:
         for path in _yaml_files(pending.pop()):
             if path in seen:
                 continue
             seen.add(path)
-            text = _read(path, root)
-            for doc in scalar_documents(text) if text is not None else ():
-                found |= _document_values(doc, path.parent, root, detector)
-                if path.name in KUSTOMIZATION_FILES:
-                    pending += _references(doc, path.parent, root)
+            raw = _read(path, root, walked=True)
+            if raw is None:
+                continue
+            kustomization = path.name in KUSTOMIZATION_FILES
+            key = ("k" if kustomization else "") + hashlib.sha256(raw).hexdigest() if clean is not None else ""
+            references = clean.known.get(key) if clean is not None else None
+            if references is None:
+                values, references, reads = _file_values(raw.decode("utf-8", "replace"), path, root, detector)
+                found |= values
+                if values or reads:
+                    key = ""
+            if clean is not None and key:
+                clean.now[key] = references
+            if kustomization:
+                pending += [t for ref in references if (t := _inside(path.parent / ref, root)) is not None]
     return {v for v in found if len(v) >= MIN_VALUE_LENGTH}
+
+
+def _file_values(text: str, path: Path, root: Path, detector: SecretDetector) -> tuple[set[str], list[str], bool]:
+    """(the secret values of one file, the references it makes when it is a kustomization, whether it reads
+    other files: a generator's env or files)."""
+    found: set[str] = set()
+    references: list[str] = []
+    reads = False
+    for doc in scalar_documents(text):
+        found |= _document_values(doc, path.parent, root, detector)
+        if path.name in KUSTOMIZATION_FILES:
+            references += _references(doc)
+        reads = reads or any(p[:1] in (("secretGenerator",), ("configMapGenerator",)) and len(p) >= 3
+                             and p[2] in _GENERATOR_FILE_KEYS for p in doc)
+    return found, references, reads
 
 
 def _yaml_files(target: Path) -> Iterator[Path]:
@@ -179,15 +230,10 @@ def _yaml_files(target: Path) -> Iterator[Path]:
                 yield Path(folder) / name
 
 
-def _references(doc: dict[ScalarPath, str], folder: Path, root: Path) -> list[Path]:
-    """The files and folders inside `root` that a kustomization refers to (resources, components, patches...)."""
-    found = []
-    for path, value in doc.items():
-        if path[:1] in _REFERENCE_KEYS and (len(path) == 2 or path[2:] == ("path",)) and "://" not in value:
-            target = _inside(folder / value, root)
-            if target is not None:
-                found.append(target)
-    return found
+def _references(doc: dict[ScalarPath, str]) -> list[str]:
+    """What a kustomization refers to by a local path (resources, components, patches...), as written."""
+    return [value for path, value in doc.items()
+            if path[:1] in _REFERENCE_KEYS and (len(path) == 2 or path[2:] == ("path",)) and "://" not in value]
 
 
 def _inside(path: Path, root: Path) -> Path | None:
@@ -199,15 +245,22 @@ def _inside(path: Path, root: Path) -> Path | None:
         return None
 
 
-def _read(path: Path, root: Path) -> str | None:
-    """The text of a regular file inside `root` of at most MAX_FILE_BYTES (undecodable bytes replaced), else None."""
-    target = _inside(path, root)
+def _read(path: Path, root: Path, walked: bool = False) -> bytes | None:
+    """The bytes of a regular file inside `root` of at most MAX_FILE_BYTES, else None. `walked`: `path` was found
+    in a folder inside `root` (whose folder links were not followed), so only a link needs resolving."""
     try:
+        target = path if walked and not path.is_symlink() else _inside(path, root)
         if target is None or not stat.S_ISREG((info := target.stat()).st_mode) or info.st_size > MAX_FILE_BYTES:
             return None
-        return target.read_bytes().decode("utf-8", "replace")
+        return target.read_bytes()
     except OSError:
         return None
+
+
+def _text(path: Path, root: Path) -> str | None:
+    """`_read`, undecodable bytes replaced."""
+    raw = _read(path, root)
+    return raw.decode("utf-8", "replace") if raw is not None else None
 
 
 def _document_values(doc: dict[ScalarPath, str], folder: Path, root: Path, detector: SecretDetector,
@@ -248,7 +301,7 @@ def _generator_values(path: ScalarPath, value: str, folder: Path, root: Path, de
     if part not in _GENERATOR_FILE_KEYS:
         return set()
     source = value.split("=", 1)[1] if part == "files" and "=" in value else value
-    text = _read(folder / source, root)
+    text = _text(folder / source, root)
     if text is None:
         return set()
     if part == "files":

@@ -42,9 +42,9 @@ EXIT_BROKEN_PIPE = 141
 P = ParamSpec("P")
 
 
-def redactor_of(c: object) -> Redactor:
+def redactor_of(c: object, cached: bool = False) -> Redactor:
     """The redactor of the config repository a task's context `c` names (see `Settings.repo_root`), or the
-    detector's defaults when it names none."""
+    detector's defaults when it names none; `cached`: files the cache knows to hold no secret are not read again."""
     try:
         root = Settings.of(c).repo_root() if isinstance(c, Context) else None
     except GitopsError:
@@ -52,7 +52,7 @@ def redactor_of(c: object) -> Redactor:
     if root is None or not (root / "overlays").is_dir():
         return Redactor()
     root = Path(root)
-    return Redactor.for_repo(root, policy_detector(root / REPO_POLICY))
+    return Redactor.for_repo(root, policy_detector(root / REPO_POLICY), cached)
 
 
 def exits(interrupted: str) -> Callable[[Callable[P, None]], Callable[P, None]]:
@@ -62,7 +62,7 @@ def exits(interrupted: str) -> Callable[[Callable[P, None]], Callable[P, None]]:
     def decorate(body: Callable[P, None]) -> Callable[P, None]:
         @functools.wraps(body)
         def run(*args: P.args, **kwargs: P.kwargs) -> None:
-            redactor = redactor_of(args[0] if args else None)
+            redactor = redactor_of(args[0] if args else None, cached=kwargs.get("cache") is not False)
             with redacted_output(redactor):
                 try:
                     with signals_as_interrupts():  # already so under the program; plain invoke needs it here

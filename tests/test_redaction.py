@@ -13,7 +13,7 @@ import pytest
 from conftest import FIXTURE_REPOS, PROJECT, commit_all, run_program
 from invoke.exceptions import Exit
 
-from phoenix_gitops.redaction import REDACTED, Redactor, policy_detector, secret_values
+from phoenix_gitops.redaction import REDACTED, CleanFiles, Redactor, policy_detector, secret_values
 from phoenix_gitops.secret_detector import SecretDetector
 from phoenix_gitops_cli import program
 from phoenix_gitops_cli.display import RedactingStream
@@ -132,6 +132,43 @@ def test_secret_values_survive_what_the_check_rejects(tmp_path):
                      "overlays/prod/web/bomb.yaml": "a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n"})
     (tmp_path / "overlays/prod/web/fifo.yaml").symlink_to("/dev/zero")
     assert secret_values(tmp_path, DETECTOR) == {"before-the-error"}
+
+
+def test_clean_files_are_skipped_by_content_and_a_file_that_gains_a_secret_is_read_again(tmp_path, monkeypatch):
+    from phoenix_gitops import redaction
+    write(tmp_path, {**SOURCES, "overlays/prod/web/service.yaml": "kind: Service\nmetadata: {name: web}\n"})
+    expected = secret_values(tmp_path, DETECTOR)
+    first = CleanFiles()
+    assert secret_values(tmp_path, DETECTOR, first) == expected
+    learned = first.now
+    # only files without a value that read no other file: not the Secret, not the kustomization with generators
+    assert sorted(learned.values()) == [[], ["deployment.yaml", "secret.yaml"]]
+
+    parsed: list[str] = []
+    real = redaction._file_values
+    monkeypatch.setattr(redaction, "_file_values", lambda text, path, *rest: parsed.append(path.name)
+                        or real(text, path, *rest))
+    second = CleanFiles(known=learned)
+    assert secret_values(tmp_path, DETECTOR, second) == expected
+    assert second.now == learned and "deployment.yaml" in parsed and "service.yaml" not in parsed
+    assert parsed.count("kustomization.yaml") == 1  # (overlays/prod/web's; base/web's is known clean)
+
+    (tmp_path / "base/web/kustomization.yaml").write_text("resources: [deployment.yaml, secret.yaml]\n"
+                                                          "secretGenerator: [{name: s, literals: [K=gained-value]}]\n")
+    third = CleanFiles(known=learned)
+    assert "gained-value" in secret_values(tmp_path, DETECTOR, third)
+    assert len(third.now) == 1
+
+
+def test_the_redactor_keeps_clean_files_in_the_cache_and_finds_the_same(tmp_path, monkeypatch):
+    repo, cache = tmp_path / "repo", tmp_path / "cache"
+    write(repo, SOURCES)
+    monkeypatch.setenv("PHOENIX_GITOPS_CACHE", str(cache))
+    plain = Redactor.for_repo(repo, DETECTOR)
+    assert Redactor.for_repo(repo, DETECTOR, cached=True) == plain
+    assert list((cache / "redaction").glob("*/index.json"))
+    assert Redactor.for_repo(repo, DETECTOR, cached=True) == plain
+    assert Redactor.for_repo(repo, SecretDetector(names=("NOTHING",)), cached=True) != plain  # (its own record)
 
 
 # The stream and the tasks -----------------------------------------------------------------------------------------

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import pytest
+from support import PROJECT
 
 from phoenix_gitops.errors import InputError
 from phoenix_gitops.yamlio import MAX_BYTES, YamlError, load_file, load_text, yaml11_meaning
-from support import PROJECT
 
 
 def test_loads_plain_json_types_and_skips_empty_documents():
