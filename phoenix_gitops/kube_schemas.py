@@ -32,6 +32,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
@@ -80,6 +81,8 @@ class SchemaIndex:
             json.loads(index.read_text(encoding="utf-8"))["kinds"] if index.is_file() else {}
         )
         self._validators: dict[tuple[str, str, str], Draft202012Validator | None] = {}
+        self._fast: dict[tuple[str, str, str], jsonschema_rs.Validator | None] = {}
+        self._fast_registries: dict[str, jsonschema_rs.Registry] = {}
         self._registries: dict[str, Registry] = {}
         self._unknowns: dict[tuple[str, str, str], Problem] = {}
         self._lock = threading.Lock()
@@ -100,6 +103,9 @@ class SchemaIndex:
         validator = self.validator(version, api_version, kind)
         if validator is None:
             return [self.unknown(version, api_version, kind)]
+        fast = self._fast_validator(version, api_version, kind, validator)
+        if fast is not None and fast.is_valid(resource):
+            return []
         return [Problem(tuple(err.absolute_path) + _extra(err), describe(err))
                 for err in validator.iter_errors(resource)]
 
@@ -110,6 +116,27 @@ class SchemaIndex:
             if key not in self._validators:
                 self._validators[key] = self._compile(*key)
             return self._validators[key]
+
+    def _fast_validator(self, version: str, api_version: str, kind: str,
+                        validator: Draft202012Validator) -> jsonschema_rs.Validator | None:
+        """The same schema compiled by jsonschema-rs, which tells whether a resource is valid about fifty times
+        faster; None when it cannot compile it (a recursive reference of a CRD schema). Only its "valid" is taken:
+        a resource it finds invalid is validated again by `validator`, whose errors are reported, so the findings
+        are jsonschema's either way (a test compares both engines' verdicts on every resource of the repository and
+        thousands of broken variants)."""
+        key = (version, api_version, kind)
+        with self._lock:
+            if key not in self._fast:
+                if version not in self._fast_registries:
+                    definitions = self._registry(version).contents(_DEFINITIONS_ID)
+                    self._fast_registries[version] = jsonschema_rs.Registry([(_DEFINITIONS_ID, definitions)])
+                schema = dict(validator.schema) if isinstance(validator.schema, Mapping) else validator.schema
+                try:
+                    self._fast[key] = jsonschema_rs.Draft202012Validator(
+                        schema, validate_formats=False, registry=self._fast_registries[version])
+                except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError):
+                    self._fast[key] = None
+            return self._fast[key]
 
     def _compile(self, version: str, api_version: str, kind: str) -> Draft202012Validator | None:
         crd = self.crds.get(f"{api_version}|{kind}")

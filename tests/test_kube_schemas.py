@@ -1,6 +1,8 @@
 """kube_schemas: strict Kubernetes schemas per cluster version and CRD schemas, every error, no values echoed."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from phoenix_gitops.kube_schemas import SchemaIndex, supported_versions
@@ -22,7 +24,8 @@ def test_valid_resource_has_no_problems():
 
 
 def test_every_error_of_a_resource_is_reported_without_values():
-    bad = {**DEPLOYMENT, "spec": {**DEPLOYMENT["spec"], "replicsa": 3, "replicas": "three"}}
+    bad = copy.deepcopy(DEPLOYMENT)  # (the nested env entry is changed below)
+    bad["spec"].update(replicsa=3, replicas="three")
     bad["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = 123456789
     problems = sorted((p.path, p.message) for p in INDEX.validate(bad, "1.34"))
     assert problems == [
@@ -115,3 +118,72 @@ def test_a_field_named_description_is_a_field_not_a_dropped_annotation(resource)
     assert schemas.validate(resource, "1.34") == []
     misspelt = {**resource, "descriptoin": "x"}
     assert [p.path for p in schemas.validate(misspelt, "1.34")] == [("descriptoin",)]
+
+
+# jsonschema-rs gives the first verdict; only its "valid" is taken. It must never call valid what jsonschema
+# refuses: both engines are compared on every resource of the repository and on broken variants of them.
+
+def _resources() -> list[dict]:
+    import yaml
+    from support import PROJECT
+    found = []
+    for path in sorted((PROJECT / "rendered").rglob("*.yaml")) + sorted((PROJECT / "tests/fixtures").rglob("*.yaml")):
+        try:
+            docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            continue
+        found += [d for d in docs if isinstance(d, dict) and isinstance(d.get("apiVersion"), str)
+                  and isinstance(d.get("kind"), str)]
+    return found
+
+
+def _broken(resource: dict):
+    yield {**resource, "unknownTopField": 1}
+    for key in list(resource.get("spec", {}) if isinstance(resource.get("spec"), dict) else {})[:4]:
+        for value in (3.0, 3.5, "3", True, None, [], {}, 2**60):
+            broken = copy.deepcopy(resource)
+            broken["spec"][key] = value
+            yield broken
+    spec = resource.get("spec")
+    pod = spec.get("template", {}).get("spec") if isinstance(spec, dict) else None
+    if isinstance(pod, dict) and pod.get("containers"):
+        for port in (8080.0, "http", {"p": 1}, 70000):
+            broken = copy.deepcopy(resource)
+            broken["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": port}]
+            yield broken
+        broken = copy.deepcopy(resource)
+        broken["spec"]["template"]["spec"]["containers"][0]["resources"] = {"limits": {"cpu": 1.5}}
+        yield broken
+    if isinstance(resource.get("metadata"), dict):
+        for field, value in (("labels", {"a": 1}), ("annotations", {"a": None}), ("name", ["x"])):
+            broken = copy.deepcopy(resource)
+            broken["metadata"][field] = value
+            yield broken
+
+
+def test_the_fast_engine_agrees_with_jsonschema_on_the_repository_and_broken_variants():
+    index = SchemaIndex()
+    compared = refused = 0
+    for resource in _resources():
+        key = ("1.34", resource["apiVersion"], resource["kind"])
+        validator = index.validator(*key)
+        fast = index._fast_validator(*key, validator) if validator is not None else None
+        if fast is None:
+            continue
+        for candidate in [resource, *_broken(resource)]:
+            valid = not any(True for _ in validator.iter_errors(candidate))
+            assert fast.is_valid(candidate) == valid, (key, candidate)
+            compared += 1
+            refused += not valid
+    assert compared > 3000 and refused > 2000
+
+
+def test_the_fast_engine_is_used_for_kubernetes_kinds_and_a_kind_it_cannot_compile_is_still_validated():
+    index = SchemaIndex()
+    assert index.validate(DEPLOYMENT, "1.34") == [] and index._fast[("1.34", "apps/v1", "Deployment")] is not None
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "x"},
+           "spec": {"group": "g", "names": {"kind": "K", "plural": "ks"}, "scope": "Namespaced", "versions": [],
+                    "bogus": 1}}
+    problems = index.validate(crd, "1.34")
+    assert index._fast[("1.34", "apiextensions.k8s.io/v1", "CustomResourceDefinition")] is None
+    assert [p.message for p in problems] == ["unknown field 'bogus'"]
