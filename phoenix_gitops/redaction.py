@@ -37,7 +37,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cache import RunCache, cache_dir, fingerprint
 from .layout import KUSTOMIZATION_FILES, SETTINGS_FILE
 from .secret_detector import SecretDetector, is_literal, merge_spans
 from .yamlio import ScalarPath, scalar_documents
@@ -80,19 +79,10 @@ class Redactor:
     _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
 
     @classmethod
-    def for_repo(cls, root: Path, detector: SecretDetector, cached: bool = False) -> Redactor:
-        """The redactor of the repository at `root`: `detector` (the policy's) and the secret values of its sources.
-        With `cached`, a source file the cache knows (by its SHA-256) to hold no secret value is not parsed again
-        (`CleanFiles`)."""
-        if not cached:
-            return cls(detector, frozenset(secret_values(root, detector)))
-        cache = RunCache.load(root, f"redaction {fingerprint('-')} {detector!r}", cache_dir() / "redaction")
-        clean = CleanFiles(known=cache.record("clean") or {})
-        values = secret_values(root, detector, clean)
-        if clean.now != clean.known:
-            cache.keep("clean", clean.now)
-            cache.save()
-        return cls(detector, frozenset(values))
+    def for_repo(cls, root: Path, detector: SecretDetector, clean: CleanFiles | None = None) -> Redactor:
+        """The redactor of the repository at `root`: `detector` (the policy's) and the secret values of its sources;
+        files `clean` knows are not parsed again (see `CleanFiles`)."""
+        return cls(detector, frozenset(secret_values(root, detector, clean)))
 
     def __post_init__(self) -> None:
         forms = sorted({form for value in self.values for form in _forms(value)}, key=lambda v: (-len(v), v))
@@ -163,7 +153,7 @@ class CleanFiles:
     """Source files that hold no secret value and read no other file, by content: `<sha256 of the bytes>` (with a
     `k` in front for a kustomization) -> the references it makes, which is all `secret_values` takes from it. A
     file is only ever skipped for these exact bytes, so what it holds is never missed; the caller keeps them under
-    the code and detector that found them (`Redactor.for_repo`)."""
+    the code and detector that found them."""
 
     known: dict[str, list[str]] = field(default_factory=dict)
     """From an earlier run."""

@@ -27,8 +27,9 @@ from typing import ParamSpec
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+from phoenix_gitops.cache import RunCache, cache_dir, fingerprint
 from phoenix_gitops.errors import EXIT_INTERRUPTED, EXIT_TOOL, GitopsError
-from phoenix_gitops.redaction import Redactor, policy_detector
+from phoenix_gitops.redaction import CleanFiles, Redactor, policy_detector
 from phoenix_gitops.rules.policy import REPO_POLICY
 from phoenix_gitops.signals import Interrupted, signals_as_interrupts
 
@@ -44,7 +45,8 @@ P = ParamSpec("P")
 
 def redactor_of(c: object, cached: bool = False) -> Redactor:
     """The redactor of the config repository a task's context `c` names (see `Settings.repo_root`), or the
-    detector's defaults when it names none; `cached`: files the cache knows to hold no secret are not read again."""
+    detector's defaults when it names none. `cached`: the source files the cache knows to hold no secret (by their
+    SHA-256, under this code and the policy's detector) are not parsed again, and this run's are kept."""
     try:
         root = Settings.of(c).repo_root() if isinstance(c, Context) else None
     except GitopsError:
@@ -52,7 +54,16 @@ def redactor_of(c: object, cached: bool = False) -> Redactor:
     if root is None or not (root / "overlays").is_dir():
         return Redactor()
     root = Path(root)
-    return Redactor.for_repo(root, policy_detector(root / REPO_POLICY), cached)
+    detector = policy_detector(root / REPO_POLICY)
+    if not cached:
+        return Redactor.for_repo(root, detector)
+    cache = RunCache.load(root, f"redaction {fingerprint('-')} {detector!r}", cache_dir() / "redaction")
+    clean = CleanFiles(known=cache.record("clean") or {})
+    redactor = Redactor.for_repo(root, detector, clean)
+    if clean.now != clean.known:
+        cache.keep("clean", clean.now)
+        cache.save()
+    return redactor
 
 
 def exits(interrupted: str) -> Callable[[Callable[P, None]], Callable[P, None]]:

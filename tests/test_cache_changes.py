@@ -83,8 +83,10 @@ class Case:
         return found[0].read_bytes() if found else None
 
     def stored(self) -> dict[str, bytes]:
-        """Every file of the repo's results in the cache (index and outputs; not the tool's version memo)."""
-        return {rel: data for rel, data in tree_bytes(self.cache).items() if "/" in rel}
+        """Every file of the repo's results in the cache (index and outputs; not the tool's version memo, nor the
+        redaction's clean files, which are known by their content alone)."""
+        return {rel: data for rel, data in tree_bytes(self.cache).items()
+                if "/" in rel and not rel.startswith("redaction/")}
 
     def outputs(self) -> dict[str, bytes]:
         return {f"{out}/{rel}": data for out in ("rendered", "clusters")

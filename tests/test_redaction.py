@@ -160,15 +160,20 @@ def test_clean_files_are_skipped_by_content_and_a_file_that_gains_a_secret_is_re
     assert len(third.now) == 1
 
 
-def test_the_redactor_keeps_clean_files_in_the_cache_and_finds_the_same(tmp_path, monkeypatch):
+def test_the_tasks_keep_clean_files_in_the_cache_and_find_the_same(tmp_path, monkeypatch):
+    from invoke.config import Config
+    from invoke.context import Context
+
+    from phoenix_gitops_cli.exits import redactor_of
     repo, cache = tmp_path / "repo", tmp_path / "cache"
     write(repo, SOURCES)
     monkeypatch.setenv("PHOENIX_GITOPS_CACHE", str(cache))
-    plain = Redactor.for_repo(repo, DETECTOR)
-    assert Redactor.for_repo(repo, DETECTOR, cached=True) == plain
+    c = Context(Config(overrides={"gitops": {"repo": str(repo)}}))
+    plain = redactor_of(c)
+    assert plain.values and not (cache / "redaction").exists()  # (--no-cache)
+    assert redactor_of(c, cached=True) == plain
     assert list((cache / "redaction").glob("*/index.json"))
-    assert Redactor.for_repo(repo, DETECTOR, cached=True) == plain
-    assert Redactor.for_repo(repo, SecretDetector(names=("NOTHING",)), cached=True) != plain  # (its own record)
+    assert redactor_of(c, cached=True) == plain
 
 
 # The stream and the tasks -----------------------------------------------------------------------------------------

@@ -312,8 +312,8 @@ def _resource_file(view: View, doc: Any, entry: str) -> str | None:
     fix="Put the manifest in the file, or remove the entry (and the file) from the kustomization.",
 )
 def empty_resource(view: View) -> Iterator[Hit]:
-    if view.graph is None:
-        return
+    if view.graph is None or all(docs for docs in view.graph.documents.values()):
+        return  # (no source file without a document: nothing to resolve)
     broken = {f.path for f in view.graph.findings if f.severity == "error"}
     for doc in kustomization_docs(view):
         for key in ("resources", "bases"):
