@@ -36,7 +36,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import metadata, resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -279,8 +279,9 @@ class RunCache:
         written is skipped, with a line in `warnings`."""
         if not self.dirty or not self._writable:
             return
+        # (an Entry's fields are plain JSON values: they are written as they are, without asdict's deep copy)
         payload = json.dumps({"format": FORMAT, "tool": self.tool, "records": self.records,
-                              "entries": {k: asdict(v) for k, v in sorted(self.entries.items())}},
+                              "entries": {k: vars(v) for k, v in sorted(self.entries.items())}},
                              separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         try:
             self.folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
