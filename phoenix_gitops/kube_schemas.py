@@ -33,11 +33,11 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 
 from .own_schemas import CRD_SCHEMAS, SHOWN
+from .validation import Validator, fast_registry
 
 __all__ = ["SchemaIndex", "Problem", "supported_versions", "ADD_CRD_HINT"]
 
@@ -80,10 +80,8 @@ class SchemaIndex:
         self.crds: dict[str, dict[str, Any]] = (
             json.loads(index.read_text(encoding="utf-8"))["kinds"] if index.is_file() else {}
         )
-        self._validators: dict[tuple[str, str, str], Draft202012Validator | None] = {}
-        self._fast: dict[tuple[str, str, str], jsonschema_rs.Validator | None] = {}
-        self._fast_registries: dict[str, jsonschema_rs.Registry] = {}
-        self._registries: dict[str, Registry] = {}
+        self._validators: dict[tuple[str, str, str], Validator | None] = {}
+        self._registries: dict[str, tuple[Registry, jsonschema_rs.Registry]] = {}
         self._unknowns: dict[tuple[str, str, str], Problem] = {}
         self._lock = threading.Lock()
 
@@ -103,13 +101,10 @@ class SchemaIndex:
         validator = self.validator(version, api_version, kind)
         if validator is None:
             return [self.unknown(version, api_version, kind)]
-        fast = self._fast_validator(version, api_version, kind, validator)
-        if fast is not None and fast.is_valid(resource):
-            return []
         return [Problem(tuple(err.absolute_path) + _extra(err), describe(err))
                 for err in validator.iter_errors(resource)]
 
-    def validator(self, version: str, api_version: str, kind: str) -> Draft202012Validator | None:
+    def validator(self, version: str, api_version: str, kind: str) -> Validator | None:
         """The compiled validator, or None when neither Kubernetes `version` nor a CRD knows the kind."""
         key = (version, api_version, kind)
         with self._lock:
@@ -117,38 +112,17 @@ class SchemaIndex:
                 self._validators[key] = self._compile(*key)
             return self._validators[key]
 
-    def _fast_validator(self, version: str, api_version: str, kind: str,
-                        validator: Draft202012Validator) -> jsonschema_rs.Validator | None:
-        """The same schema compiled by jsonschema-rs, which tells whether a resource is valid about fifty times
-        faster; None when it cannot compile it (a recursive reference of a CRD schema). Only its "valid" is taken:
-        a resource it finds invalid is validated again by `validator`, whose errors are reported, so the findings
-        are jsonschema's either way (a test compares both engines' verdicts on every resource of the repository and
-        thousands of broken variants)."""
-        key = (version, api_version, kind)
-        with self._lock:
-            if key not in self._fast:
-                if version not in self._fast_registries:
-                    definitions = self._registry(version).contents(_DEFINITIONS_ID)
-                    self._fast_registries[version] = jsonschema_rs.Registry([(_DEFINITIONS_ID, definitions)])
-                schema = dict(validator.schema) if isinstance(validator.schema, Mapping) else validator.schema
-                try:
-                    self._fast[key] = jsonschema_rs.Draft202012Validator(
-                        schema, validate_formats=False, registry=self._fast_registries[version])
-                except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError):
-                    self._fast[key] = None
-            return self._fast[key]
-
-    def _compile(self, version: str, api_version: str, kind: str) -> Draft202012Validator | None:
+    def _compile(self, version: str, api_version: str, kind: str) -> Validator | None:
         crd = self.crds.get(f"{api_version}|{kind}")
         if crd:
             schema = json.loads((self.crd_dir / crd["file"]).read_text(encoding="utf-8"))
-            return Draft202012Validator(_inline(schema, schema.get("$defs", {})))
+            return Validator(_inline(schema, schema.get("$defs", {})))
         path = self._k8s_file(version, api_version, kind)
         if path is None:
             return None
         schema = json.loads(path.read_text(encoding="utf-8"))
-        definitions = self._registry(version).contents(_DEFINITIONS_ID)["$defs"]
-        return Draft202012Validator(_inline(schema, definitions), registry=self._registry(version))
+        registry, fast = self._registry(version)
+        return Validator(_inline(schema, registry.contents(_DEFINITIONS_ID)["$defs"]), registry, fast)
 
     def _k8s_file(self, version: str, api_version: str, kind: str) -> Any:
         group, _, ver = api_version.rpartition("/")
@@ -163,10 +137,13 @@ class SchemaIndex:
             return None
         return path
 
-    def _registry(self, version: str) -> Registry:
+    def _registry(self, version: str) -> tuple[Registry, jsonschema_rs.Registry]:
+        """Kubernetes' shared definitions of `version`, for each engine."""
         if version not in self._registries:
             definitions = json.loads((self._version_dir(version) / "_definitions.json").read_text(encoding="utf-8"))
-            self._registries[version] = Registry().with_resource(_DEFINITIONS_ID, Resource.from_contents(definitions))
+            self._registries[version] = (
+                Registry().with_resource(_DEFINITIONS_ID, Resource.from_contents(definitions)),
+                fast_registry(_DEFINITIONS_ID, definitions))
         return self._registries[version]
 
     def _version_dir(self, version: str) -> Any:

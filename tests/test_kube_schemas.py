@@ -167,12 +167,11 @@ def test_the_fast_engine_agrees_with_jsonschema_on_the_repository_and_broken_var
     for resource in _resources():
         key = ("1.34", resource["apiVersion"], resource["kind"])
         validator = index.validator(*key)
-        fast = index._fast_validator(*key, validator) if validator is not None else None
-        if fast is None:
+        if validator is None or validator.fast is None:
             continue
         for candidate in [resource, *_broken(resource)]:
-            valid = not any(True for _ in validator.iter_errors(candidate))
-            assert fast.is_valid(candidate) == valid, (key, candidate)
+            valid = not any(True for _ in validator.slow.iter_errors(candidate))
+            assert validator.fast.is_valid(candidate) == valid, (key, candidate)
             compared += 1
             refused += not valid
     assert compared > 3000 and refused > 2000
@@ -180,10 +179,10 @@ def test_the_fast_engine_agrees_with_jsonschema_on_the_repository_and_broken_var
 
 def test_the_fast_engine_is_used_for_kubernetes_kinds_and_a_kind_it_cannot_compile_is_still_validated():
     index = SchemaIndex()
-    assert index.validate(DEPLOYMENT, "1.34") == [] and index._fast[("1.34", "apps/v1", "Deployment")] is not None
+    assert index.validate(DEPLOYMENT, "1.34") == [] and index.validator("1.34", "apps/v1", "Deployment").fast
     crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "x"},
            "spec": {"group": "g", "names": {"kind": "K", "plural": "ks"}, "scope": "Namespaced", "versions": [],
                     "bogus": 1}}
     problems = index.validate(crd, "1.34")
-    assert index._fast[("1.34", "apiextensions.k8s.io/v1", "CustomResourceDefinition")] is None
+    assert index.validator("1.34", "apiextensions.k8s.io/v1", "CustomResourceDefinition").fast is None
     assert [p.message for p in problems] == ["unknown field 'bogus'"]

@@ -15,7 +15,7 @@ from conftest import PROJECT
 PACKAGE = PROJECT / "phoenix_gitops"
 FLOORS: list[tuple[str, set[str]]] = [
     ("ground", {"errors", "findings", "signals", "tempdirs", "secret_detector", "merge_keys", "images", "files",
-                "lock", "cron"}),
+                "lock", "cron", "validation"}),
     ("read", {"yamlio", "redaction", "own_schemas", "layout", "sources", "model"}),
     ("build", {"cache", "kustomize", "scheduler"}),
     ("judge", {"kube_schemas", "crds", "sourcemap", "admission", "rules", "cluster_isolation", "judge"}),
