@@ -153,6 +153,11 @@ _TRICKY = [  # (text, whether the fast composer reads it itself)
     ("a:\n\tb: 1\n", False),
     ("{[a]: 1}\n", False),
     ("<<: {a: 1}\n", True),
+    # where libyaml reads what the reference refuses or reads otherwise (found by fuzzing both)
+    ("a\t", False),
+    ("|-# c\n", False),
+    ("|\r---", False),
+    ("a\n...\n...\n", False),
 ]
 
 

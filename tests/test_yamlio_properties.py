@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from phoenix_gitops.errors import InputError
-from phoenix_gitops.yamlio import MAX_DEPTH, YamlError, dump_yaml, load_text
+from phoenix_gitops.yamlio import MAX_BYTES, MAX_DEPTH, YamlError, dump_yaml, load_text
 
 PROPERTY = settings(
     max_examples=100, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
@@ -164,3 +164,46 @@ def test_any_yamlish_text_gives_documents_or_a_yaml_error(text):
 @given(nesting)
 def test_any_nesting_gives_documents_or_a_yaml_error_never_a_recursion_error(text):
     assert_only_our_error(text)
+
+
+# The fast composer (libyaml's events) against the reference composer (ruamel.yaml, pure Python): whatever text the
+# fast one reads by itself, the reference one reads the same way (data, line map, YAML 1.1 warnings); text the
+# reference one refuses, the fast one must leave to it.
+
+
+def assert_read_as_the_reference_reads(text: str) -> bool:
+    """True when the fast composer read `text` itself (and agreed); False when it left it to the reference one."""
+    from phoenix_gitops.yamlio import load
+    try:
+        load._decode(text, "f.yaml", MAX_BYTES)
+        fast = load._documents(load._fast_nodes(text), "f.yaml")
+    except (load._Unusual, YamlError):
+        return False
+    try:
+        reference = load._documents(load._reference_nodes(text, "f.yaml"), "f.yaml")
+    except YamlError as err:
+        raise AssertionError(f"the fast composer read what the reference one refuses: {err}") from None
+    assert fast == reference
+    return True
+
+
+@FUZZ
+@given(yamlish)
+def test_the_fast_composer_reads_yamlish_text_as_the_reference_does(text):
+    assert_read_as_the_reference_reads(text)
+
+
+@PROPERTY
+@given(json_data.filter(lambda data: isinstance(data, (dict, list))),
+       st.sampled_from([None, False, True]), st.sampled_from([None, "'", '"', "|", ">"]),
+       st.sampled_from([2, 4]), st.sampled_from([20, 80]), st.booleans())
+def test_the_fast_composer_reads_every_style_of_dumped_data_as_the_reference_does(data, flow, style, indent, width,
+                                                                                 unicode):
+    import yaml
+    text = yaml.safe_dump(data, default_flow_style=flow, default_style=style, indent=indent, width=width,
+                          allow_unicode=unicode)
+    assert_read_as_the_reference_reads(text)
+
+
+def test_the_fast_composer_reads_plain_data_itself():
+    assert assert_read_as_the_reference_reads(dump_yaml({"a": [1, "on", {"b": None}], "c": "d\ne"}))

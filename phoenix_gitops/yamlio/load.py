@@ -204,6 +204,12 @@ def _reference_nodes(text: str, name: str) -> list[_Composed]:
         raise YamlError(name, None, None, "YAML-SYNTAX", first_line) from None
 
 
+_LEFT_TO_REFERENCE = re.compile(r"\t|[|>][-+0-9]*#|\r(?!\n)|(?m:^\.\.\.)")
+"""Where libyaml and the reference composer part ways (found by fuzzing both), left to the reference: tabs
+(`a\t`), a comment right after a block scalar's indicator (`|-# c`), a carriage return alone as a line break, and
+document end markers (`...`, which libyaml takes more of)."""
+
+
 class _Unusual(Exception):
     """Text the fast composer leaves to the reference one."""
 
@@ -250,6 +256,8 @@ def _fast_nodes(text: str) -> list[_Composed]:
     raises _Unusual on a syntax error, a directive, an explicit tag, an anchor or alias, a key that is not a
     scalar, or nesting near MAX_DEPTH (the reference composer then reads it). C composers crash on deep
     nesting; this one is a loop over events and stops at the depth cap."""
+    if _LEFT_TO_REFERENCE.search(text):
+        raise _Unusual
     roots: list[_Composed] = []
     open_: list[tuple[_Light, list[_Composed]]] = []  # the collections being read, and the nodes read into each
     events: Iterator[Any] = yaml.parse(text, Loader=yaml.CSafeLoader)
