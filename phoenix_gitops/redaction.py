@@ -16,7 +16,8 @@
 The repository's sources are `gitops.yaml`, `overlays/` and what their kustomizations refer to inside the
 repository (never `rendered/` or `clusters/`). They are read with libyaml's event parser: no documents are built,
 aliases are not followed and reading stops at the check's nesting limit (`MAX_DEPTH`), so no file costs more than
-its text; a file that is not valid YAML contributes what was read before the error.
+its text; a file that is not valid YAML contributes what was read before the error. With `CleanFiles` (the tasks
+keep them in the cache), a file known by the SHA-256 of its bytes to hold no secret value is hashed, not parsed.
 
 Usage:
     redactor = Redactor.for_repo(repo.root, policy_detector(repo.root / "schemas/policy.yaml"))

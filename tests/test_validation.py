@@ -94,3 +94,37 @@ def test_a_schema_the_fast_engine_cannot_take_is_validated_by_jsonschema_alone()
     assert formats.fast is None
     assert [e.validator for e in formats.iter_errors({"when": "yesterday"})] == ["format"]
     assert Validator({"properties": {"when": {"format": "date"}}}).fast is not None  # (formats not checked)
+
+
+def _patterns(node, found):
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            found.add(node["pattern"])
+        for value in node.values():
+            _patterns(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _patterns(value, found)
+    return found
+
+
+def test_no_value_passes_a_crd_pattern_in_the_fast_engine_that_jsonschema_refuses():
+    """Rust's and Python's regular expressions differ at the edges (Unicode classes and digits, `$` before a final
+    newline, case folding): hostile values against every pattern of the bundled CRD schemas."""
+    import json
+
+    from phoenix_gitops.own_schemas import CRD_SCHEMAS
+    patterns: set[str] = set()
+    for item in CRD_SCHEMAS.iterdir():
+        if item.name.endswith(".json") and item.name != "index.json":
+            _patterns(json.loads(item.read_text(encoding="utf-8")), patterns)
+    values = ["abc", "abc\n", "\nabc", "ABC", "a.b", "١٢٣", "１２３", "ａｂｃ", "a b", "a\u00a0b", "ǅ", "ß", "İ", "K",
+              "a-b", "*.example.com", "example.com\n", "1.2.3.4", "::1", "http://x", "/path", "/path\n", "5m",
+              "5m\n", "10.0.0.0/8", "a" * 300, "", "-a", "a_b", "x:y", "é"]
+    assert len(patterns) > 20
+    for pattern in sorted(patterns):
+        validator = Validator({"type": "string", "pattern": pattern})
+        assert validator.fast is not None, pattern
+        for value in values:
+            if validator.fast.is_valid(value):
+                assert not list(validator.slow.iter_errors(value)), (pattern, value)
