@@ -13,8 +13,8 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
+from collections import defaultdict
 from collections.abc import Iterator
-from itertools import combinations
 from typing import Any
 
 from ..findings import json_path
@@ -636,16 +636,20 @@ def v35(views: list[View], context: Any) -> Iterator[tuple[View, Hit]]:
     rule_v35 = CATALOGUE["PHX-V35"]
     active = [v for v in views if context.policy.enabled(rule_v35, v.env.name)]
     sources = {id(v): _cookie_sources(v) for v in active}
-    for a, b in combinations(active, 2):
-        if a.overlay.app != b.overlay.app or a.env.name == b.env.name:
-            continue
-        for key_a, res_a, path_a in sources[id(a)]:
-            for key_b, res_b, path_b in sources[id(b)]:
-                if key_a != key_b:
-                    continue
-                what = "secret-store key" if key_a.startswith("key:") else "sealed ciphertext"
-                yield a, Hit(res_a, path_a, f"RELEASE_COOKIE has the same {what} in {a.env.name} and {b.env.name}")
-                yield b, Hit(res_b, path_b, f"RELEASE_COOKIE has the same {what} in {b.env.name} and {a.env.name}")
+    of_app: dict[str, list[int]] = defaultdict(list)  # app -> the positions of its views in `active`
+    for index, view in enumerate(active):
+        of_app[view.overlay.app].append(index)
+    for first, a in enumerate(active):  # (the pairs `combinations(active, 2)` gives, in its order, of one app only)
+        for b in (active[second] for second in of_app[a.overlay.app] if second > first):
+            if a.env.name == b.env.name:
+                continue
+            for key_a, res_a, path_a in sources[id(a)]:
+                for key_b, res_b, path_b in sources[id(b)]:
+                    if key_a != key_b:
+                        continue
+                    what = "secret-store key" if key_a.startswith("key:") else "sealed ciphertext"
+                    yield a, Hit(res_a, path_a, f"RELEASE_COOKIE has the same {what} in {a.env.name} and {b.env.name}")
+                    yield b, Hit(res_b, path_b, f"RELEASE_COOKIE has the same {what} in {b.env.name} and {a.env.name}")
 
 
 @rule(
