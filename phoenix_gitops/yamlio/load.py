@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -310,13 +310,56 @@ def _place(node: _Light, open_: list[tuple[_Light, list[_Composed]]], roots: lis
 
 
 class _RenderedLoader(yaml.CSafeLoader):
-    """libyaml's safe loader, timestamps left as strings (JSON has no dates). For kustomize's output only."""
+    """libyaml's safe loader, timestamps left as strings (JSON has no dates), each scalar's tag remembered (names,
+    labels, ports and booleans repeat in every resource). For kustomize's output only."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and len(value) <= 64:
+            return _rendered_tag(kind, value, implicit)
+        return _RESOLVE(self, kind, value, implicit)
 
 
 _RenderedLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != f"{_CORE}timestamp"]
     for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
 }
+_RESOLVE: Callable[..., Any] = yaml.resolver.Resolver.resolve
+_RENDERED_RESOLVER = yaml.resolver.Resolver()
+_RENDERED_RESOLVER.yaml_implicit_resolvers = _RenderedLoader.yaml_implicit_resolvers
+_MERGE_TAG = f"{_CORE}merge"
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _rendered_tag(kind: Any, value: str, implicit: tuple[bool, bool]) -> str:
+    return str(_RESOLVE(_RENDERED_RESOLVER, kind, value, implicit))
+
+
+def _rendered_documents(text: str) -> list[Any]:
+    """Every non-empty document of `text`: libyaml composes the nodes, `_plain` turns them into data; what PyYAML's
+    constructor makes of them, twice as fast (a test compares both on every rendered file). A merge key or a node
+    that contains itself is left to PyYAML's constructor (`_Unusual`)."""
+    loader = _RenderedLoader(text)
+    try:
+        documents = []
+        while loader.check_node():
+            documents.append(_plain(loader.get_node(), loader))
+        return [doc for doc in documents if doc is not None]
+    finally:
+        loader.dispose()
+
+
+def _plain(node: Any, loader: _RenderedLoader) -> Any:
+    kind = node.__class__
+    if kind is yaml.ScalarNode:
+        return node.value if node.tag == _STR_TAG else loader.yaml_constructors[node.tag](loader, node)
+    if kind is yaml.MappingNode:
+        mapping = {}
+        for key, value in node.value:
+            if key.tag == _MERGE_TAG or key.__class__ is not yaml.ScalarNode:
+                raise _Unusual
+            mapping[_plain(key, loader)] = _plain(value, loader)
+        return mapping
+    return [_plain(item, loader) for item in node.value]
 
 
 def load_rendered(text: str, name: str, max_bytes: int = MAX_BYTES) -> list[Any]:
@@ -329,7 +372,10 @@ def load_rendered(text: str, name: str, max_bytes: int = MAX_BYTES) -> list[Any]
     if len(text.encode("utf-8")) > max_bytes:
         raise YamlError(name, None, None, "YAML-SIZE", f"output is over the {max_bytes}-byte limit")
     try:
-        return [doc for doc in yaml.load_all(text, Loader=_RenderedLoader) if doc is not None]
+        try:
+            return _rendered_documents(text)
+        except (_Unusual, RecursionError):
+            return [doc for doc in yaml.load_all(text, Loader=_RenderedLoader) if doc is not None]
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         raise YamlError(name, mark.line + 1 if mark else None, mark.column + 1 if mark else None, "YAML-SYNTAX",
