@@ -1,33 +1,93 @@
 """Run the phoenix-gitops command line in this process, then write where its CPU time went: the process itself
 (the serial part: everything Python does on the main process) and all its children (kustomize, and any worker
-process), with their peak memory.
+process), and the peak memory of all of them together.
 
     python bench/cpu_probe.py OUT.json check --jobs 2     # exit code of the command; OUT.json:
-    {"code": 0, "main_cpu": 21.4, "children_cpu": 60.2, "main_rss_mib": 412.0, "child_rss_mib": 95.1}
+    {"code": 0, "main_cpu": 21.4, "children_cpu": 60.2, "main_rss_mib": 412.0, "peak_total_mib": 655.3}
 
-`child_rss_mib` is the largest single child (what the kernel keeps), not a sum. `bench/run.py` uses it; it is not
-part of the package, so the tool itself never measures or reports its own CPU.
+`peak_total_mib` is the largest sum, over samples taken every 20 ms, of the resident memory of this process and
+of every process it started (read from /proc: a thread lists each thread's children). The kernel's own figure
+for children (`RUSAGE_CHILDREN`) is no use here: a child started by fork or vfork counts the parent's memory it
+saw before exec, so it reports the main process's size again. `bench/run.py` uses this probe; it is not part of
+the package, so the tool itself never measures or reports its own CPU.
 """
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
+import threading
 from pathlib import Path
 
 from phoenix_gitops_cli.program import run
 
+SAMPLE_SECONDS = 0.02
+
+
+def _rss_kib(pid: int | str) -> int:
+    """The resident memory of process `pid` in KiB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid`, found through /proc/<pid>/task/<tid>/children."""
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                if child not in found:
+                    found.add(child)
+                    pending.append(child)
+    return found
+
+
+class _PeakMemory(threading.Thread):
+    """Samples the memory of this process and its descendants until stopped; `peak_kib` is the largest sum."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_kib = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        me = os.getpid()
+        while not self.done.wait(SAMPLE_SECONDS):
+            self.peak_kib = max(self.peak_kib, _rss_kib(me) + sum(_rss_kib(c) for c in _descendants(me)))
+
 
 def _probe(out: Path, argv: list[str]) -> int:
     sys.argv = ["phoenix-gitops", *argv]
-    code = run()
+    sampler = _PeakMemory()
+    sampler.start()
+    try:
+        code = run()
+    finally:
+        sampler.done.set()
+        sampler.join()
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     out.write_text(json.dumps({
         "code": code,
         "main_cpu": own.ru_utime + own.ru_stime,
         "children_cpu": children.ru_utime + children.ru_stime,
         "main_rss_mib": own.ru_maxrss / 1024,  # Linux reports KiB
-        "child_rss_mib": children.ru_maxrss / 1024,
+        "peak_total_mib": max(sampler.peak_kib, own.ru_maxrss) / 1024,
     }))
     return code
 

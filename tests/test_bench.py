@@ -15,7 +15,7 @@ import run as bench  # noqa: E402  (bench/ is not a package)
 
 def figures(full: float, one: float, warm: float, main_cpu: float, children_cpu: float) -> dict[str, float]:
     return {"wall": full, "main_cpu": main_cpu, "children_cpu": children_cpu, "main_rss_mib": 400.0,
-            "child_rss_mib": 100.0, "one": one, "warm": warm}
+            "peak_total_mib": 600.0, "one": one, "warm": warm}
 
 
 def result(jobs: int, floor: float, full: float, one: float, warm: float, main_cpu: float = 1.0,
@@ -46,7 +46,7 @@ def test_16_jobs_compare_with_the_16_thread_floor_and_n_1000_adds_memory():
     found = {name: (value, target) for name, value, _, target in bench.targets(1000, 16, result(16, 50.0, 60.0,
                                                                                                 2.0, 0.4))}
     assert found["full check / 16-thread floor"] == (1.2, 1.0)  # a miss the caller reports
-    assert found["peak memory (GiB)"] == (pytest.approx((400 + 16 * 100) / 1024), 1.5)
+    assert found["peak memory (GiB)"] == (pytest.approx(600 / 1024), 1.5)
     assert found["warm check (s)"] == (0.4, 0.5) and "full check / faster floor" not in found
 
 
@@ -62,7 +62,20 @@ def test_the_probe_splits_the_cpu_of_the_program_and_its_children(tmp_path):
     assert "check" in proc.stdout
     probe = json.loads(out.read_text())
     assert probe["code"] == 0 and probe["main_cpu"] > 0 and probe["main_rss_mib"] > 10
-    assert set(probe) == {"code", "main_cpu", "children_cpu", "main_rss_mib", "child_rss_mib"}
+    assert set(probe) == {"code", "main_cpu", "children_cpu", "main_rss_mib", "peak_total_mib"}
+    assert probe["peak_total_mib"] >= probe["main_rss_mib"]
+
+
+def test_the_probes_peak_memory_counts_the_children_once_each():
+    import cpu_probe
+    sampler = cpu_probe._PeakMemory()
+    sampler.start()
+    before = cpu_probe._rss_kib("self")
+    subprocess.run([sys.executable, "-c", "import time; block = bytearray(200 * 1024 * 1024); time.sleep(0.5)"],
+                   check=True)
+    sampler.done.set()
+    sampler.join()
+    assert before + 180 * 1024 < sampler.peak_kib < before + 400 * 1024  # (the child's 200 MiB, not the kernel's copy)
 
 
 def test_the_probe_refuses_a_missing_command(tmp_path):
