@@ -6,10 +6,11 @@ process), and the peak memory of all of them together.
     {"code": 0, "main_cpu": 21.4, "children_cpu": 60.2, "main_rss_mib": 412.0, "peak_total_mib": 655.3}
 
 `peak_total_mib` is the largest sum, over samples taken every 20 ms, of the resident memory of this process and
-of every process it started (read from /proc: a thread lists each thread's children). The kernel's own figure
-for children (`RUSAGE_CHILDREN`) is no use here: a child started by fork or vfork counts the parent's memory it
-saw before exec, so it reports the main process's size again. `bench/run.py` uses this probe; it is not part of
-the package, so the tool itself never measures or reports its own CPU.
+of every process it started (read from /proc: a thread lists each thread's children). A child that still runs
+this program's executable (forked, not yet exec'd, or another Python) counts only the memory it does not share
+with it. The kernel's own figure for children (`RUSAGE_CHILDREN`) is no use here: a child started by fork or vfork
+counts the parent's memory it saw before exec, so it reports the main process's size again. `bench/run.py` uses
+this probe; it is not part of the package, so the tool itself never measures or reports its own CPU.
 """
 from __future__ import annotations
 
@@ -34,6 +35,24 @@ def _rss_kib(pid: int | str) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def _private_kib(pid: int) -> int:
+    """The memory of process `pid` that it does not share (KiB; 0 when it is gone)."""
+    try:
+        lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        return sum(int(line.split()[1]) for line in lines if line.startswith(("Private_Clean:", "Private_Dirty:")))
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _child_kib(pid: int, executable: str) -> int:
+    """What a child adds: its resident memory, or its private memory while it runs our executable."""
+    try:
+        same = os.readlink(f"/proc/{pid}/exe") == executable
+    except OSError:
+        return 0
+    return _private_kib(pid) if same else _rss_kib(pid)
 
 
 def _descendants(pid: int) -> set[int]:
@@ -68,8 +87,10 @@ class _PeakMemory(threading.Thread):
 
     def run(self) -> None:
         me = os.getpid()
+        executable = os.readlink("/proc/self/exe")
         while not self.done.wait(SAMPLE_SECONDS):
-            self.peak_kib = max(self.peak_kib, _rss_kib(me) + sum(_rss_kib(c) for c in _descendants(me)))
+            children = sum(_child_kib(child, executable) for child in _descendants(me))
+            self.peak_kib = max(self.peak_kib, _rss_kib(me) + children)
 
 
 def _probe(out: Path, argv: list[str]) -> int:
