@@ -138,7 +138,7 @@ def policy_detector(policy: Path) -> SecretDetector:
     """The detector of the policy file `policy`: its `settings.secretNames` and `settings.entropy`, read without
     checking the rest of the file (`check` does, and reports what is wrong); the detector's defaults (the shipped
     policy's) when the file is missing or those settings do not fit."""
-    text = _text(policy, policy.parent) if policy.is_file() else None
+    text = _text(str(policy), os.path.realpath(policy.parent)) if policy.is_file() else None
     doc = next(scalar_documents(text), {}) if text is not None else {}
     names = [v for p, v in doc.items() if p[:2] == ("settings", "secretNames") and len(p) == 3]
     limits = {str(p[2]): v for p, v in doc.items() if p[:2] == ("settings", "entropy") and len(p) == 3}
@@ -166,59 +166,67 @@ def secret_values(root: Path, detector: SecretDetector, clean: CleanFiles | None
     """Every literal secret value in the repository's YAML sources (see the module docstring): `gitops.yaml`,
     everything under `overlays/` and what their kustomizations refer to inside the repository (bases, components,
     patch files), and the env and files their secretGenerators read. With `clean`, files it knows are not parsed
-    again, and it learns the clean files of this run."""
-    root = root.resolve()
+    again, and it learns the clean files of this run. Paths are plain strings here: a repository of a thousand
+    apps has tens of thousands of them."""
+    top = os.path.realpath(root)
     found: set[str] = set()
-    pending = [t for start in (root / SETTINGS_FILE, root / "overlays") if (t := _inside(start, root)) is not None]
-    seen: set[Path] = set()
+    pending = [t for start in (SETTINGS_FILE, "overlays") if (t := _inside(os.path.join(top, start), top))]
+    seen: set[str] = set()  # (real paths: of the files read and of the folders walked)
     while pending:
-        for path in _yaml_files(pending.pop()):
-            if path in seen:
+        target = pending.pop()
+        if target in seen:
+            continue
+        seen.add(target)
+        for path in _yaml_files(target):
+            if path != target and path in seen:
                 continue
             seen.add(path)
-            raw = _read(path, root, walked=True)
+            raw = _read(path, top, walked=True)
             if raw is None:
                 continue
-            kustomization = path.name in KUSTOMIZATION_FILES
+            folder, name = os.path.split(path)
+            kustomization = name in KUSTOMIZATION_FILES
             key = ("k" if kustomization else "") + hashlib.sha256(raw).hexdigest() if clean is not None else ""
             references = clean.known.get(key) if clean is not None else None
             if references is None:
-                values, references, reads = _file_values(raw.decode("utf-8", "replace"), path, root, detector)
+                values, references, reads = _file_values(raw.decode("utf-8", "replace"), folder, name, top, detector)
                 found |= values
                 if values or reads:
                     key = ""
             if clean is not None and key:
                 clean.now[key] = references
             if kustomization:
-                pending += [t for ref in references if (t := _inside(path.parent / ref, root)) is not None]
+                pending += [t for ref in references if (t := _inside(os.path.join(folder, ref), top))]
     return {v for v in found if len(v) >= MIN_VALUE_LENGTH}
 
 
-def _file_values(text: str, path: Path, root: Path, detector: SecretDetector) -> tuple[set[str], list[str], bool]:
-    """(the secret values of one file, the references it makes when it is a kustomization, whether it reads
-    other files: a generator's env or files)."""
+def _file_values(text: str, folder: str, name: str, root: str, detector: SecretDetector
+                 ) -> tuple[set[str], list[str], bool]:
+    """(the secret values of the file `name` in `folder`, the references it makes when it is a kustomization,
+    whether it reads other files: a generator's env or files)."""
     found: set[str] = set()
     references: list[str] = []
     reads = False
     for doc in scalar_documents(text):
-        found |= _document_values(doc, path.parent, root, detector)
-        if path.name in KUSTOMIZATION_FILES:
+        found |= _document_values(doc, folder, root, detector)
+        if name in KUSTOMIZATION_FILES:
             references += _references(doc)
         reads = reads or any(p[:1] in (("secretGenerator",), ("configMapGenerator",)) and len(p) >= 3
                              and p[2] in _GENERATOR_FILE_KEYS for p in doc)
     return found, references, reads
 
 
-def _yaml_files(target: Path) -> Iterator[Path]:
-    """`target` when it is a file, else the YAML files under it (hidden folders left out)."""
-    if target.is_file():
+def _yaml_files(target: str) -> Iterator[str]:
+    """`target` when it is a file, else the YAML files under it (hidden folders left out, links to folders not
+    followed)."""
+    if os.path.isfile(target):
         yield target
         return
     for folder, dirs, files in os.walk(target):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if name.endswith((".yaml", ".yml")) or name in KUSTOMIZATION_FILES:
-                yield Path(folder) / name
+                yield os.path.join(folder, name)
 
 
 def _references(doc: dict[ScalarPath, str]) -> list[str]:
@@ -227,34 +235,47 @@ def _references(doc: dict[ScalarPath, str]) -> list[str]:
             if path[:1] in _REFERENCE_KEYS and (len(path) == 2 or path[2:] == ("path",)) and "://" not in value]
 
 
-def _inside(path: Path, root: Path) -> Path | None:
-    """`path` resolved, when it exists inside `root` (a symlink out of the repository, or a loop, is not)."""
-    try:
-        target = path.resolve()
-        return target if target.is_relative_to(root) and target.exists() else None
-    except (OSError, RuntimeError):
-        return None
+def _inside(path: str, root: str) -> str | None:
+    """`path` resolved, when it exists inside `root` (a real path); a link out of the repository, or a loop, is
+    not."""
+    target = os.path.realpath(path)
+    inside = target == root or target.startswith(root.rstrip(os.sep) + os.sep)
+    return target if inside and os.path.exists(target) else None
 
 
-def _read(path: Path, root: Path, walked: bool = False) -> bytes | None:
+def _read(path: str, root: str, walked: bool = False) -> bytes | None:
     """The bytes of a regular file inside `root` of at most MAX_FILE_BYTES, else None. `walked`: `path` was found
-    in a folder inside `root` (whose folder links were not followed), so only a link needs resolving."""
+    in a folder inside `root` (whose folder links were not followed), so only a link needs resolving. Opened
+    without blocking, so a pipe in place of a file reads as nothing instead of waiting for a writer."""
+    target = path if walked and not os.path.islink(path) else _inside(path, root)
+    if target is None:
+        return None
     try:
-        target = path if walked and not path.is_symlink() else _inside(path, root)
-        if target is None or not stat.S_ISREG((info := target.stat()).st_mode) or info.st_size > MAX_FILE_BYTES:
-            return None
-        return target.read_bytes()
+        handle = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+            return None
+        chunks = []
+        while chunk := os.read(handle, MAX_FILE_BYTES + 1):
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        return raw if len(raw) <= MAX_FILE_BYTES else None
+    except OSError:
+        return None
+    finally:
+        os.close(handle)
 
 
-def _text(path: Path, root: Path) -> str | None:
+def _text(path: str, root: str) -> str | None:
     """`_read`, undecodable bytes replaced."""
     raw = _read(path, root)
     return raw.decode("utf-8", "replace") if raw is not None else None
 
 
-def _document_values(doc: dict[ScalarPath, str], folder: Path, root: Path, detector: SecretDetector,
+def _document_values(doc: dict[ScalarPath, str], folder: str, root: str, detector: SecretDetector,
                      nested: bool = False) -> set[str]:
     found: set[str] = set()
     secret = doc.get(("kind",)) == "Secret"
@@ -282,7 +303,7 @@ def _document_values(doc: dict[ScalarPath, str], folder: Path, root: Path, detec
     return found
 
 
-def _generator_values(path: ScalarPath, value: str, folder: Path, root: Path, detector: SecretDetector) -> set[str]:
+def _generator_values(path: ScalarPath, value: str, folder: str, root: str, detector: SecretDetector) -> set[str]:
     """The secret values of one entry of a generator: `literals` (`KEY=value`), `env`/`envs` files, `files`."""
     everything = path[0] == "secretGenerator"
     part = path[2]
@@ -292,7 +313,7 @@ def _generator_values(path: ScalarPath, value: str, folder: Path, root: Path, de
     if part not in _GENERATOR_FILE_KEYS:
         return set()
     source = value.split("=", 1)[1] if part == "files" and "=" in value else value
-    text = _text(folder / source, root)
+    text = _text(os.path.join(folder, source), root)
     if text is None:
         return set()
     if part == "files":

@@ -146,8 +146,8 @@ def test_clean_files_are_skipped_by_content_and_a_file_that_gains_a_secret_is_re
 
     parsed: list[str] = []
     real = redaction._file_values
-    monkeypatch.setattr(redaction, "_file_values", lambda text, path, *rest: parsed.append(path.name)
-                        or real(text, path, *rest))
+    monkeypatch.setattr(redaction, "_file_values", lambda text, folder, name, *rest: parsed.append(name)
+                        or real(text, folder, name, *rest))
     second = CleanFiles(known=learned)
     assert secret_values(tmp_path, DETECTOR, second) == expected
     assert second.now == learned and "deployment.yaml" in parsed and "service.yaml" not in parsed
