@@ -196,7 +196,7 @@ def secret_values(root: Path, detector: SecretDetector, clean: CleanFiles | None
             if clean is not None and key:
                 clean.now[key] = references
             if kustomization:
-                pending += [t for ref in references if (t := _inside(os.path.join(folder, ref), top))]
+                pending += [t for ref in references if (t := _referenced(folder, ref, top))]
     return {v for v in found if len(v) >= MIN_VALUE_LENGTH}
 
 
@@ -241,6 +241,16 @@ def _inside(path: str, root: str) -> str | None:
     target = os.path.realpath(path)
     inside = target == root or target.startswith(root.rstrip(os.sep) + os.sep)
     return target if inside and os.path.exists(target) else None
+
+
+def _referenced(folder: str, ref: str, root: str) -> str | None:
+    """`_inside` of what a kustomization in the real folder `folder` refers to as `ref`; a plain file name there
+    (a patch next to it) needs no walk along the path, only a look at the file itself."""
+    if ref and os.sep not in ref and ref not in (".", ".."):
+        candidate = os.path.join(folder, ref)
+        if not os.path.islink(candidate):
+            return candidate if os.path.exists(candidate) else None
+    return _inside(os.path.join(folder, ref), root)
 
 
 def _read(path: str, root: str, walked: bool = False) -> bytes | None:
