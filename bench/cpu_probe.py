@@ -7,10 +7,11 @@ process), and the peak memory of all of them together.
 
 `peak_total_mib` is the largest sum, over samples taken every 20 ms, of the resident memory of this process and
 of every process it started (read from /proc: a thread lists each thread's children). A child that still runs
-this program's executable (forked, not yet exec'd, or another Python) counts only the memory it does not share
-with it. The kernel's own figure for children (`RUSAGE_CHILDREN`) is no use here: a child started by fork or vfork
-counts the parent's memory it saw before exec, so it reports the main process's size again. `bench/run.py` uses
-this probe; it is not part of the package, so the tool itself never measures or reports its own CPU.
+this program's executable is not counted: it is a fork or vfork on its way to exec kustomize, whose /proc entry
+shows the main process's memory again (the check starts no Python process of its own). The kernel's own figure
+for children (`RUSAGE_CHILDREN`) is no use here for the same reason: a child started by fork or vfork counts the
+parent's memory it saw before exec. `bench/run.py` uses this probe; it is not part of the package, so the tool
+itself never measures or reports its own CPU.
 """
 from __future__ import annotations
 
@@ -37,22 +38,13 @@ def _rss_kib(pid: int | str) -> int:
     return 0
 
 
-def _private_kib(pid: int) -> int:
-    """The memory of process `pid` that it does not share (KiB; 0 when it is gone)."""
-    try:
-        lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-        return sum(int(line.split()[1]) for line in lines if line.startswith(("Private_Clean:", "Private_Dirty:")))
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 def _child_kib(pid: int, executable: str) -> int:
-    """What a child adds: its resident memory, or its private memory while it runs our executable."""
+    """What a child adds: its resident memory, nothing while it still runs our executable (before its exec)."""
     try:
         same = os.readlink(f"/proc/{pid}/exe") == executable
     except OSError:
         return 0
-    return _private_kib(pid) if same else _rss_kib(pid)
+    return 0 if same else _rss_kib(pid)
 
 
 def _descendants(pid: int) -> set[int]:
