@@ -206,8 +206,8 @@ def _reference_nodes(text: str, name: str) -> list[_Composed]:
 
 _LEFT_TO_REFERENCE = re.compile(r"\t|[|>][-+0-9]*#|\r(?!\n)|(?m:^\.\.\.)")
 """Where libyaml and the reference composer part ways (found by fuzzing both), left to the reference: tabs
-(`a\t`), a comment right after a block scalar's indicator (`|-# c`), a carriage return alone as a line break, and
-document end markers (`...`, which libyaml takes more of)."""
+(`a` and a tab), a comment right after a block scalar's indicator (`|-# c`), a carriage return alone as a line
+break, and document end markers (`...`, which libyaml takes more of)."""
 
 
 class _Unusual(Exception):
