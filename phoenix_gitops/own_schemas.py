@@ -28,7 +28,7 @@ from jsonschema.exceptions import ValidationError
 
 from .errors import UsageError
 from .findings import Finding, json_path
-from .validation import Validator
+from .validation import Validator, check_schema
 from .yamlio import Document
 
 __all__ = ["CRD_SCHEMAS", "SCHEMAS", "SHOWN", "check", "crd_schemas_to_write", "schema_validator",
@@ -83,7 +83,7 @@ def _project_name(pyproject: Path) -> str | None:
 def schema_validator(name: str) -> Validator:
     """The compiled validator for the tool's schema `name` (`<name>.schema.json`, checked against its metaschema)."""
     schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
+    check_schema(schema)
     return Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 

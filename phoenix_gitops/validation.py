@@ -21,12 +21,19 @@ import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 from referencing import Registry
 
-__all__ = ["Validator", "fast_registry"]
+__all__ = ["Validator", "check_schema", "fast_registry"]
 
 
 def fast_registry(uri: str, contents: Mapping[str, Any]) -> jsonschema_rs.Registry:
     """A registry for the fast engine holding one schema document (e.g. Kubernetes' shared definitions)."""
     return jsonschema_rs.Registry([(uri, dict(contents))])
+
+
+def check_schema(schema: Mapping[str, Any]) -> None:
+    """Raise jsonschema's SchemaError when `schema` is not a valid Draft 2020-12 schema (the fast engine's metaschema
+    check first: thirty times faster, and jsonschema only words what it refuses)."""
+    if not jsonschema_rs.meta.is_valid(dict(schema)):
+        Draft202012Validator.check_schema(schema)
 
 
 class Validator:

@@ -128,3 +128,12 @@ def test_no_value_passes_a_crd_pattern_in_the_fast_engine_that_jsonschema_refuse
         for value in values:
             if validator.fast.is_valid(value):
                 assert not list(validator.slow.iter_errors(value)), (pattern, value)
+
+
+def test_a_schema_is_checked_against_its_metaschema_with_jsonschemas_words():
+    from jsonschema.exceptions import SchemaError
+
+    from phoenix_gitops.validation import check_schema
+    check_schema({"type": "object", "properties": {"a": {"minLength": 1}}})
+    with pytest.raises(SchemaError, match="-1 is less than the minimum of 0"):
+        check_schema({"properties": {"a": {"minLength": -1}}})
