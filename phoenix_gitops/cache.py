@@ -30,6 +30,7 @@ Usage:
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -102,12 +103,20 @@ def _refusal(value: str) -> str | None:
 def fingerprint(kustomize_version: str) -> str:
     """A hash of everything besides the repository that decides a result: the package's code, every file of its
     data (schemas, CRD schemas, default policy, templates), the library and tool versions."""
-    digest = hashlib.sha256(f"format={FORMAT} kustomize={kustomize_version}".encode())
+    digest = hashlib.sha256(f"format={FORMAT} kustomize={kustomize_version} package={_package_digest()}".encode())
     for library in _LIBRARIES:
         try:
             digest.update(f"{library}={metadata.version(library)}".encode())
         except metadata.PackageNotFoundError:
             digest.update(f"{library}=none".encode())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _package_digest() -> str:
+    """The package's code and every file of its data, hashed once per process (a run asks for the result cache
+    and for the redaction's memo)."""
+    digest = hashlib.sha256()
     for path in sorted(_PACKAGE.rglob("*.py")):
         digest.update(path.relative_to(_PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
     for name, item in sorted(_files(_DATA)):

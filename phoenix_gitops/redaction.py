@@ -185,19 +185,28 @@ def secret_values(root: Path, detector: SecretDetector, clean: CleanFiles | None
             if raw is None:
                 continue
             folder, name = os.path.split(path)
-            kustomization = name in KUSTOMIZATION_FILES
-            key = ("k" if kustomization else "") + hashlib.sha256(raw).hexdigest() if clean is not None else ""
-            references = clean.known.get(key) if clean is not None else None
-            if references is None:
-                values, references, reads = _file_values(raw.decode("utf-8", "replace"), folder, name, top, detector)
-                found |= values
-                if values or reads:
-                    key = ""
-            if clean is not None and key:
-                clean.now[key] = references
-            if kustomization:
-                pending += [t for ref in references if (t := _referenced(folder, ref, top))]
+            values, references = _scanned(raw, folder, name, top, detector, clean)
+            found |= values
+            pending += [t for ref in references if (t := _referenced(folder, ref, top))]
     return {v for v in found if len(v) >= MIN_VALUE_LENGTH}
+
+
+def _scanned(raw: bytes, folder: str, name: str, root: str, detector: SecretDetector, clean: CleanFiles | None
+             ) -> tuple[set[str], list[str]]:
+    """(the secret values of the file `name` in `folder`, what it refers to when it is a kustomization). A file
+    `clean` knows is not parsed; one that holds no value and reads no other file is learnt."""
+    if clean is None:
+        values, references, _ = _file_values(raw.decode("utf-8", "replace"), folder, name, root, detector)
+        return values, references
+    key = ("k" if name in KUSTOMIZATION_FILES else "") + hashlib.sha256(raw).hexdigest()
+    known = clean.known.get(key)
+    if known is not None:
+        clean.now[key] = known
+        return set(), known
+    values, references, reads = _file_values(raw.decode("utf-8", "replace"), folder, name, root, detector)
+    if not values and not reads:
+        clean.now[key] = references
+    return values, references
 
 
 def _file_values(text: str, folder: str, name: str, root: str, detector: SecretDetector

@@ -68,6 +68,9 @@ _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _MAP_TAG = f"{_CORE}map"
 _STR_TAG = f"{_CORE}str"
+_MERGE_TAG = f"{_CORE}merge"
+_REMEMBERED = 64
+"""Longest scalar whose resolved tag is remembered (names, numbers, booleans and ports repeat; long text does not)."""
 _SEQ_TAG = f"{_CORE}seq"
 
 # Characters refused anywhere in a source: C0 controls except tab/LF/CR, DEL, C1 controls (incl. NEL),
@@ -217,14 +220,17 @@ class _Unusual(Exception):
 _RESOLVER = VersionedResolver()  # YAML 1.2 core schema, as the reference composer resolves without a directive
 
 
-def _plain_tag(value: str) -> str:
-    """The tag of a plain scalar (remembered for the short ones: names, numbers, booleans repeat)."""
-    return _short_plain_tag(value) if len(value) <= 64 else str(_RESOLVER.resolve(ScalarNode, value, (True, False)))
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def _short_plain_tag(value: str) -> str:
+def _plain_tag_of(value: str) -> str:
+    """The tag of a plain scalar."""
     return str(_RESOLVER.resolve(ScalarNode, value, (True, False)))
+
+
+_remembered_plain_tag = functools.lru_cache(maxsize=1 << 14)(_plain_tag_of)
+
+
+def _plain_tag(value: str) -> str:
+    """`_plain_tag_of`, remembered for the short scalars."""
+    return _remembered_plain_tag(value) if len(value) <= _REMEMBERED else _plain_tag_of(value)
 
 
 @dataclass(slots=True)
@@ -314,7 +320,7 @@ class _RenderedLoader(yaml.CSafeLoader):
     labels, ports and booleans repeat in every resource). For kustomize's output only."""
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is yaml.ScalarNode and len(value) <= 64:
+        if kind is yaml.ScalarNode and len(value) <= _REMEMBERED:
             return _rendered_tag(kind, value, implicit)
         return _RESOLVE(self, kind, value, implicit)
 
@@ -326,7 +332,6 @@ _RenderedLoader.yaml_implicit_resolvers = {
 _RESOLVE: Callable[..., Any] = yaml.resolver.Resolver.resolve
 _RENDERED_RESOLVER = yaml.resolver.Resolver()
 _RENDERED_RESOLVER.yaml_implicit_resolvers = _RenderedLoader.yaml_implicit_resolvers
-_MERGE_TAG = f"{_CORE}merge"
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -437,7 +442,7 @@ class _Converter:
         for key_node, value_node in node.value:
             if key_node.id != "scalar":
                 raise self.fail(key_node, "YAML-KEY", "mapping keys must be plain strings")
-            if key_node.tag == f"{_CORE}merge" or (key_node.value == "<<" and key_node.style is None):
+            if key_node.tag == _MERGE_TAG or (key_node.value == "<<" and key_node.style is None):
                 raise self.fail(key_node, "YAML-MERGE-KEY", "merge keys (<<) are not allowed")
             key = self._scalar(key_node, path + ("<key>",), record=False)
             if not isinstance(key, str):
